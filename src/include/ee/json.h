@@ -1,0 +1,102 @@
+/* eeclient: proto3 JSON for any protobuf-c message.
+ *
+ * Descriptor-driven: works for every ProtobufCMessageDescriptor, not only the Earth
+ * Engine types. The decoder parses straight into the message with its own lexer and the
+ * encoder writes straight from it; there is no intermediate DOM. The mapping is the
+ * proto3 JSON mapping (TRANSCODING.md), including every well-known type.
+ *
+ * Field names: protobuf-c descriptors carry no json_name, so the codec derives it with
+ * protoc's rule (drop each '_', upper-case the letter after it). Protos that set a custom
+ * json_name option are not supported by this derivation.
+ *
+ * Errors: every failure returns a non-OK ee_code and fills the ee_status with
+ *   "<json path>: <reason> (byte <offset>)"
+ * where the path looks like `expression.values["0"].functionInvocationValue.arguments`
+ * (empty for the root, in which case the message is "<reason> (byte <offset>)"). Encode
+ * errors have no byte offset. */
+#ifndef EE_JSON_H
+#define EE_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "ee/buf.h"
+#include "ee/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Named limits on untrusted input. */
+#define EE_JSON_DEFAULT_MAX_DEPTH 100                /* nesting of objects and arrays */
+#define EE_JSON_DEFAULT_MAX_INPUT ((size_t)64 << 20) /* bytes of JSON text */
+
+/* A set of message types that Any values may name ("type.googleapis.com/pkg.Msg"). */
+typedef struct ee_json_registry ee_json_registry;
+
+/* Every message in proto/ plus the well-known types. Static, immutable, thread-safe;
+ * never freed. */
+const ee_json_registry *ee_json_default_registry(void);
+
+/* A new registry that already holds everything in the default registry. The caller
+ * owns it and frees it with ee_json_registry_free. NULL only when out of memory. */
+ee_json_registry *ee_json_registry_new(void);
+
+/* Adds one message type (not its nested types). Adding a name twice keeps the first.
+ * The descriptor must outlive the registry. Not thread-safe against concurrent lookups. */
+ee_code ee_json_registry_add(ee_json_registry *reg, const ProtobufCMessageDescriptor *desc,
+                             ee_status *st);
+
+/* Looks up a full message name ("google.rpc.Status") or a type URL (the part after the
+ * last '/' is used). NULL when unknown. */
+const ProtobufCMessageDescriptor *ee_json_registry_find(const ee_json_registry *reg,
+                                                        const char *name_or_url);
+
+/* Frees a registry made by ee_json_registry_new. Accepts NULL. */
+void ee_json_registry_free(ee_json_registry *reg);
+
+typedef struct ee_json_encode_options {
+  bool emit_defaults;               /* print fields that hold their default value (not oneofs) */
+  bool use_proto_names;             /* "page_size" instead of "pageSize" */
+  bool enums_as_ints;               /* 2 instead of "BAR" */
+  int indent;                       /* 0: compact; N: pretty-print with N spaces per level */
+  const ee_json_registry *registry; /* for Any; NULL = ee_json_default_registry() */
+} ee_json_encode_options;
+
+typedef struct ee_json_decode_options {
+  bool ignore_unknown_fields;       /* skip unknown keys (and unknown enum names) */
+  bool accept_wrapper_objects;      /* wrappers may also be {"value": x} (Earth Engine) */
+  int max_depth;                    /* 0 = EE_JSON_DEFAULT_MAX_DEPTH */
+  size_t max_input;                 /* 0 = EE_JSON_DEFAULT_MAX_INPUT */
+  const ee_json_registry *registry; /* for Any; NULL = ee_json_default_registry() */
+  ProtobufCAllocator *allocator;    /* NULL = protobuf-c's default (malloc) */
+} ee_json_decode_options;
+
+/* Zero options are the defaults; these initialisers spell that out. */
+#define EE_JSON_ENCODE_OPTIONS_INIT \
+  { false, false, false, 0, NULL }
+#define EE_JSON_DECODE_OPTIONS_INIT \
+  { false, false, 0, 0, NULL, NULL }
+
+/* Appends the JSON form of msg to out. opts may be NULL. On failure out is restored to
+ * the length it had before the call. The caller keeps ownership of msg and out. */
+ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options *opts, ee_buf *out,
+                       ee_status *st);
+
+/* Parses len bytes of JSON as a message of type desc. On success *out is a new message
+ * the caller owns, freed with protobuf_c_message_free_unpacked(*out, opts->allocator).
+ * On failure *out is NULL, nothing is leaked, and st says where and why. opts may be
+ * NULL. json need not be NUL-terminated. */
+ee_code ee_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
+                       const ee_json_decode_options *opts, ProtobufCMessage **out, ee_status *st);
+
+/* The lowerCamelCase JSON name protoc would give a field name, written into out
+ * (truncated to out_size). Returns the full length. */
+size_t ee_json_name(const char *field_name, char *out, size_t out_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,81 @@
+/* eeclient: one result type for every fallible call.
+ *
+ * An ee_status carries a google.rpc.Code value, a message that says what went wrong
+ * (naming the field, flag or JSON path where there is one) and, when known, the HTTP
+ * status and the google.rpc.ErrorInfo reason and domain. It owns no heap memory: it is
+ * plain data, safe to copy, and needs no free function. */
+#ifndef EE_STATUS_H
+#define EE_STATUS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* google.rpc.Code, with the same numbers. */
+typedef enum ee_code {
+  EE_OK = 0,
+  EE_CANCELLED = 1,
+  EE_UNKNOWN = 2,
+  EE_INVALID_ARGUMENT = 3,
+  EE_DEADLINE_EXCEEDED = 4,
+  EE_NOT_FOUND = 5,
+  EE_ALREADY_EXISTS = 6,
+  EE_PERMISSION_DENIED = 7,
+  EE_RESOURCE_EXHAUSTED = 8,
+  EE_FAILED_PRECONDITION = 9,
+  EE_ABORTED = 10,
+  EE_OUT_OF_RANGE = 11,
+  EE_UNIMPLEMENTED = 12,
+  EE_INTERNAL = 13,
+  EE_UNAVAILABLE = 14,
+  EE_DATA_LOSS = 15,
+  EE_UNAUTHENTICATED = 16
+} ee_code;
+
+#define EE_CODE_COUNT 17
+#define EE_STATUS_MESSAGE_MAX 1024
+#define EE_STATUS_REASON_MAX 128
+
+typedef struct ee_status {
+  ee_code code;
+  int http_status;                     /* 0 when no HTTP exchange was involved */
+  char message[EE_STATUS_MESSAGE_MAX]; /* NUL-terminated; truncated if longer */
+  char reason[EE_STATUS_REASON_MAX];   /* google.rpc.ErrorInfo.reason, or "" */
+  char domain[EE_STATUS_REASON_MAX];   /* google.rpc.ErrorInfo.domain, or "" */
+} ee_status;
+
+/* Resets *st to OK with empty strings. Accepts NULL. */
+void ee_status_clear(ee_status *st);
+
+/* Sets code and a printf-formatted message; returns code so callers can
+ * `return ee_status_set(st, EE_INVALID_ARGUMENT, "...")`. Accepts a NULL st. */
+ee_code ee_status_set(ee_status *st, ee_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* Puts "prefix: " in front of the current message (for adding context on the way
+ * up, e.g. a file name). Returns st->code. Accepts NULL. */
+ee_code ee_status_prefix(ee_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The canonical name ("NOT_FOUND"); "UNKNOWN" for values outside google.rpc.Code. */
+const char *ee_code_name(ee_code code);
+
+/* Parses a canonical name; returns 0 and sets *out, or -1 when unknown. */
+int ee_code_from_name(const char *name, ee_code *out);
+
+/* HTTP status for a code (TRANSCODING.md's table), and the code an HTTP status means
+ * when no error body says otherwise. */
+int ee_code_to_http(ee_code code);
+ee_code ee_code_from_http(int http_status);
+
+/* The library's version string, e.g. "0.1.0". Static storage. */
+const char *ee_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

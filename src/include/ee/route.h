@@ -62,7 +62,7 @@ typedef struct ee_route_variable {
 
 /* A parsed path template: "/" Segments [":" Verb]. */
 typedef struct ee_route_template {
-  const char *text; /* the template as written, e.g. "/v1/{name=projects/*}/operations" */
+  const char *text; /* the template as written, e.g. "/v1/{name}/operations" */
   const ee_route_segment *segments;
   size_t n_segments;
   const ee_route_variable *variables;
@@ -135,10 +135,10 @@ size_t ee_route_json_name(const ee_route_table *table, const ProtobufCMessageDes
 
 /* Parses a template. On success *out is a new template the caller owns (free with
  * ee_route_template_free). On failure *out is NULL and st says what and where
- * (INVALID_ARGUMENT, e.g. "'**' must be the last segment in \"/v1/**/x\""). Only the
- * grammar is checked here;
-the plugin checks the field paths against the messages.* /
-    ee_code ee_route_template_parse(const char *text, ee_route_template **out, ee_status *st);
+ * (INVALID_ARGUMENT, e.g. "'**' must be the last segment", with the template and the
+ * offset). Only the grammar is checked here; the plugin checks the field paths against
+ * the messages. */
+ee_code ee_route_template_parse(const char *text, ee_route_template **out, ee_status *st);
 
 /* Frees a template made by ee_route_template_parse. Accepts NULL. */
 void ee_route_template_free(ee_route_template *t);

@@ -1,0 +1,170 @@
+/* bench_json: proto3 JSON encode/decode throughput of eeclient's codec.
+ *
+ *   bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick]
+ *   bench_json --write-inputs DIR
+ *
+ * Cases (bench_inputs.c): an Earth Engine expression graph of ~10,000 nodes, a
+ * ListOperationsResponse of 500 operations with OperationMetadata in Any, a small
+ * ExportImageRequest. Without --inputs the inputs are generated in memory; --write-inputs
+ * writes them as DIR/<case>.json so bench_json_peer (C++ protobuf) measures the same bytes.
+ *
+ * Output, one line per measure (scripts/bench reads it):
+ *   <case> <decode|encode> <MB/s> <input bytes> <iterations of the best run>
+ * MB/s is bytes of the case's input JSON text per second (1 MB = 1e6 bytes), for both
+ * directions, so the rate compares the same work across programs; the best of N runs. A
+ * run repeats the operation until it has taken at least --min-time seconds.
+ * decode = ee_json_decode into a new message + protobuf_c_message_free_unpacked;
+ * encode = ee_json_encode of that message into a reused ee_buf. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "bench_inputs.h"
+#include "ee/buf.h"
+#include "ee/json.h"
+#include "ee/status.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int fail(const char *what, const ee_status *st) {
+  fprintf(stderr, "bench_json: %s: %s\n", what, st ? st->message : strerror(errno));
+  return 1;
+}
+
+static int read_file(const char *path, ee_buf *out, ee_status *st) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return fail(path, NULL);
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (ee_buf_append(out, chunk, n, st) != EE_OK) {
+      fclose(f);
+      return fail(path, st);
+    }
+  }
+  fclose(f);
+  return 0;
+}
+
+static int write_inputs(const char *dir) {
+  ee_status st;
+  ee_status_clear(&st);
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST) return fail(dir, NULL);
+  for (int i = 0; i < BENCH_CASES; i++) {
+    ee_buf b = EE_BUF_INIT;
+    if (bench_make_input(i, &b, &st) != EE_OK) return fail(bench_cases[i].name, &st);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.json", dir, bench_cases[i].name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(b.data, 1, b.len, f) != b.len || fclose(f) != 0) {
+      return fail(path, NULL);
+    }
+    ee_buf_free(&b);
+  }
+  return 0;
+}
+
+typedef struct timing {
+  double best; /* seconds per operation */
+  long iters;  /* iterations of the best run */
+} timing;
+
+static int bench_case_run(int i, const char *dir, int runs, double min_time) {
+  ee_status st;
+  ee_status_clear(&st);
+  ee_buf text = EE_BUF_INIT;
+  if (dir != NULL) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.json", dir, bench_cases[i].name);
+    if (read_file(path, &text, &st) != 0) return 1;
+  } else if (bench_make_input(i, &text, &st) != EE_OK) {
+    return fail(bench_cases[i].name, &st);
+  }
+  const ProtobufCMessageDescriptor *desc =
+      ee_json_registry_find(ee_json_default_registry(), bench_cases[i].type_name);
+  if (desc == NULL) {
+    ee_status_set(&st, EE_NOT_FOUND, "%s not in the default registry", bench_cases[i].type_name);
+    return fail(bench_cases[i].name, &st);
+  }
+
+  /* Decode. */
+  timing dec = {1e30, 0};
+  for (int r = 0; r < runs; r++) {
+    long n = 0;
+    double t0 = now(), t;
+    do {
+      ProtobufCMessage *m = NULL;
+      if (ee_json_decode(desc, text.data, text.len, NULL, &m, &st) != EE_OK) {
+        return fail("decode", &st);
+      }
+      protobuf_c_message_free_unpacked(m, NULL);
+      n++;
+    } while ((t = now() - t0) < min_time);
+    if (t / (double)n < dec.best) dec = (timing){t / (double)n, n};
+  }
+
+  /* Encode the decoded message, into a buffer whose storage is reused. */
+  ProtobufCMessage *msg = NULL;
+  if (ee_json_decode(desc, text.data, text.len, NULL, &msg, &st) != EE_OK) {
+    return fail("decode", &st);
+  }
+  ee_buf out = EE_BUF_INIT;
+  timing enc = {1e30, 0};
+  for (int r = 0; r < runs; r++) {
+    long n = 0;
+    double t0 = now(), t;
+    do {
+      ee_buf_reset(&out);
+      if (ee_json_encode(msg, NULL, &out, &st) != EE_OK) return fail("encode", &st);
+      n++;
+    } while ((t = now() - t0) < min_time);
+    if (t / (double)n < enc.best) enc = (timing){t / (double)n, n};
+  }
+  const double mb = (double)text.len / 1e6;
+  printf("%s decode %.2f %zu %ld\n", bench_cases[i].name, mb / dec.best, text.len, dec.iters);
+  printf("%s encode %.2f %zu %ld\n", bench_cases[i].name, mb / enc.best, text.len, enc.iters);
+  fflush(stdout);
+  protobuf_c_message_free_unpacked(msg, NULL);
+  ee_buf_free(&out);
+  ee_buf_free(&text);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *dir = NULL;
+  int runs = 5;
+  double min_time = 0.2;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--write-inputs") == 0 && i + 1 < argc) {
+      return write_inputs(argv[i + 1]);
+    } else if (strcmp(argv[i], "--inputs") == 0 && i + 1 < argc) {
+      dir = argv[++i];
+    } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+      runs = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc) {
+      min_time = atof(argv[++i]);
+    } else if (strcmp(argv[i], "--quick") == 0) {
+      runs = 1;
+      min_time = 0;
+    } else {
+      fprintf(stderr,
+              "usage: bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick]\n"
+              "       bench_json --write-inputs DIR\n");
+      return 2;
+    }
+  }
+  if (runs < 1) runs = 1;
+  for (int i = 0; i < BENCH_CASES; i++) {
+    if (bench_case_run(i, dir, runs, min_time) != 0) return 1;
+  }
+  return 0;
+}

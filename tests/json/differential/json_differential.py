@@ -359,7 +359,7 @@ class Gen:
 
   def set_field(self, m, f, depth, force=False):
     force = force and depth > -3
-    if f.message_type is not None and f.message_type.GetOptions().map_entry:
+    if is_map(f):
       kf, vf = f.message_type.fields_by_name['key'], f.message_type.fields_by_name['value']
       mp = getattr(m, f.name)
       for _ in range(self.r.randint(0, 4)):
@@ -518,10 +518,23 @@ def float_key(v, bits, zero_sign):
   return struct.pack('<f' if bits == 32 else '<d', v)
 
 
+_map_entry_cache = {}
+
+
+def is_map(f):
+  r = _map_entry_cache.get(f)
+  if r is None:
+    r = _map_entry_cache[f] = (f.message_type is not None and
+                               f.message_type.GetOptions().map_entry)
+  return r
+
+
 def canon(msg, zero_sign):
-  """A comparable form of msg: every field (defaults included), maps as sorted item lists,
-  oneof cases explicit, Any unpacked, floats by bit pattern. zero_sign(field) says whether
-  the sign of a zero in that field is compared."""
+  """A comparable form of msg: its present fields (ListFields: proto3 scalars at their
+  default are absent, a set oneof member is present whatever its value), maps as sorted
+  item lists, Any unpacked, floats by bit pattern. zero_sign(field) says whether the sign
+  of a zero in that field is compared; where it is not, a singular -0.0 counts as absent,
+  like +0.0."""
   d = msg.DESCRIPTOR
   if d.full_name == 'google.protobuf.Any':
     if not msg.type_url and not msg.value:
@@ -530,18 +543,16 @@ def canon(msg, zero_sign):
     sub.ParseFromString(msg.value)
     return ('Any', msg.type_url, canon(sub, zero_sign))
   out = [d.full_name]
-  for o in d.oneofs:
-    out.append(('oneof', o.name, msg.WhichOneof(o.name)))
-  for f in d.fields:
-    v = getattr(msg, f.name)
-    if f.message_type is not None and f.message_type.GetOptions().map_entry:
+  for f, v in msg.ListFields():
+    if is_map(f):
       vf = f.message_type.fields_by_name['value']
       items = [(k, canon_value(vf, v[k], zero_sign)) for k in v]
       out.append((f.name, sorted(items, key=lambda kv: repr(kv[0]))))
     elif f.label == FD.LABEL_REPEATED:
       out.append((f.name, [canon_value(f, x, zero_sign) for x in v]))
-    elif f.message_type is not None:
-      out.append((f.name, canon(v, zero_sign) if msg.HasField(f.name) else None))
+    elif (f.type in (FD.TYPE_DOUBLE, FD.TYPE_FLOAT) and v == 0 and
+          f.containing_oneof is None and not zero_sign(f)):
+      continue
     else:
       out.append((f.name, canon_value(f, v, zero_sign)))
   return tuple(out)
@@ -674,7 +685,7 @@ class TextCompare:
         self.field(f, v, od[k], '%s.%s' % (path, k))
 
   def field(self, f, py, ours, path):
-    if f.message_type is not None and f.message_type.GetOptions().map_entry:
+    if is_map(f):
       if not isinstance(py, Obj) or not isinstance(ours, Obj):
         return self.err(path, 'map not an object', py, ours)
       if set(py.d) != set(ours.d) or len(ours.pairs) != len(ours.d):

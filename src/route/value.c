@@ -1,0 +1,518 @@
+/* Generic access to protobuf-c message fields: presence, text forms (path and query
+ * values), and setting fields from text with the message's allocator. */
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route_internal.h"
+
+void *eei_route_alloc(ProtobufCAllocator *a, size_t n) {
+  return a ? a->alloc(a->allocator_data, n) : malloc(n);
+}
+
+void eei_route_dealloc(ProtobufCAllocator *a, void *p) {
+  if (!p) return;
+  if (a)
+    a->free(a->allocator_data, p);
+  else
+    free(p);
+}
+
+bool eei_route_is_oneof(const ProtobufCFieldDescriptor *f) {
+  return (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
+}
+
+size_t eei_route_field_size(const ProtobufCFieldDescriptor *f) {
+  switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_ENUM: return 4;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return 8;
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
+  }
+  return 0;
+}
+
+static bool bytes_nonzero(const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i]) return true;
+  return false;
+}
+
+bool eei_route_field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+  const void *v = EEI_FIELD_PTR(m, f);
+  if (f->label == PROTOBUF_C_LABEL_REPEATED) return *(const size_t *)EEI_QUANT_PTR(m, f) > 0;
+  if (eei_route_is_oneof(f)) return *(const uint32_t *)EEI_QUANT_PTR(m, f) == f->id;
+  if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+      f->type != PROTOBUF_C_TYPE_STRING)
+    return *(const protobuf_c_boolean *)EEI_QUANT_PTR(m, f) != 0;
+  switch (f->type) {
+    case PROTOBUF_C_TYPE_MESSAGE: return *(ProtobufCMessage *const *)v != NULL;
+    case PROTOBUF_C_TYPE_STRING: {
+      const char *s = *(char *const *)v;
+      return s && *s;
+    }
+    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)v)->len > 0;
+    default: return bytes_nonzero(v, eei_route_field_size(f)); /* -0.0 counts as set */
+  }
+}
+
+static bool wkt_named(const ProtobufCMessageDescriptor *d, const char *const *names) {
+  for (; *names; names++)
+    if (strcmp(d->name, *names) == 0) return true;
+  return false;
+}
+
+bool eei_route_is_wrapper(const ProtobufCMessageDescriptor *d) {
+  static const char *const names[] = {"google.protobuf.DoubleValue", "google.protobuf.FloatValue",
+                                      "google.protobuf.Int64Value",  "google.protobuf.UInt64Value",
+                                      "google.protobuf.Int32Value",  "google.protobuf.UInt32Value",
+                                      "google.protobuf.BoolValue",   "google.protobuf.StringValue",
+                                      "google.protobuf.BytesValue",  NULL};
+  return wkt_named(d, names);
+}
+
+bool eei_route_is_scalar_wkt(const ProtobufCMessageDescriptor *d) {
+  static const char *const names[] = {"google.protobuf.Duration", "google.protobuf.Timestamp",
+                                      "google.protobuf.FieldMask", NULL};
+  return eei_route_is_wrapper(d) || wkt_named(d, names);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Text forms
+ * ---------------------------------------------------------------------------------- */
+
+static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static ee_code base64_append(ee_buf *out, const uint8_t *d, size_t n, ee_status *st) {
+  ee_code rc = EE_OK;
+  for (size_t i = 0; i < n && rc == EE_OK; i += 3) {
+    uint32_t v = (uint32_t)d[i] << 16;
+    if (i + 1 < n) v |= (uint32_t)d[i + 1] << 8;
+    if (i + 2 < n) v |= d[i + 2];
+    char q[4] = {b64std[v >> 18], b64std[(v >> 12) & 63], i + 1 < n ? b64std[(v >> 6) & 63] : '=',
+                 i + 2 < n ? b64std[v & 63] : '='};
+    rc = ee_buf_append(out, q, 4, st);
+  }
+  return rc;
+}
+
+static int b64val(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+/* Standard or URL-safe alphabet, padded or not. Returns -1 on bad input. */
+static int base64_decode(const char *s, uint8_t *out, size_t *out_len) {
+  size_t n = strlen(s), o = 0;
+  while (n > 0 && s[n - 1] == '=') n--;
+  if (strlen(s) - n > 2 || n % 4 == 1) return -1;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    int v = b64val(s[i]);
+    if (v < 0) return -1;
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (uint8_t)(acc >> bits);
+    }
+  }
+  *out_len = o;
+  return 0;
+}
+
+static ee_code double_text(double d, bool is_float, ee_buf *out, ee_status *st) {
+  char tmp[40];
+  if (isnan(d)) return ee_buf_append_str(out, "NaN", st);
+  if (isinf(d)) return ee_buf_append_str(out, d > 0 ? "Infinity" : "-Infinity", st);
+  /* Shortest text that reads back to the same value. */
+  for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+    double back = strtod(tmp, NULL);
+    if (is_float ? (float)back == (float)d : back == d) break;
+  }
+  return ee_buf_append_str(out, tmp, st);
+}
+
+ee_code eei_route_value_text(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t i,
+                             ee_buf *out, ee_status *st) {
+  const char *base = EEI_FIELD_PTR(m, f);
+  if (f->label == PROTOBUF_C_LABEL_REPEATED)
+    base = *(char *const *)base + i * eei_route_field_size(f);
+  switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+      return ee_buf_printf(out, st, "%" PRId32, *(const int32_t *)base);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+      return ee_buf_printf(out, st, "%" PRIu32, *(const uint32_t *)base);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+      return ee_buf_printf(out, st, "%" PRId64, *(const int64_t *)base);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+      return ee_buf_printf(out, st, "%" PRIu64, *(const uint64_t *)base);
+    case PROTOBUF_C_TYPE_FLOAT: return double_text(*(const float *)base, true, out, st);
+    case PROTOBUF_C_TYPE_DOUBLE: return double_text(*(const double *)base, false, out, st);
+    case PROTOBUF_C_TYPE_BOOL:
+      return ee_buf_append_str(out, *(const protobuf_c_boolean *)base ? "true" : "false", st);
+    case PROTOBUF_C_TYPE_ENUM: {
+      int32_t v = *(const int32_t *)base;
+      const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+      return ev ? ee_buf_append_str(out, ev->name, st) : ee_buf_printf(out, st, "%" PRId32, v);
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+      const char *s = *(char *const *)base;
+      return ee_buf_append_str(out, s ? s : "", st);
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+      const ProtobufCBinaryData *b = (const ProtobufCBinaryData *)base;
+      return base64_append(out, b->data, b->len, st);
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: break;
+  }
+  return ee_status_set(st, EE_INVALID_ARGUMENT, "field '%s' is a message, not a value", f->name);
+}
+
+/* The JSON of a scalar-form WKT is a string (Duration "1.5s", Int64Value "5") or a bare
+ * number/bool; path and query carry it unquoted. */
+ee_code eei_route_wkt_text(const ProtobufCMessage *wkt, ee_buf *out, ee_status *st) {
+  ee_buf j = EE_BUF_INIT;
+  ee_code rc = ee_json_encode(wkt, NULL, &j, st);
+  if (rc != EE_OK) goto done;
+  if (j.len >= 2 && j.data[0] == '"') {
+    /* Scalar WKT strings never need JSON escapes except in FieldMask paths, which are
+     * identifiers; a backslash would mean our assumption broke, so refuse it. */
+    if (memchr(j.data, '\\', j.len)) {
+      rc = ee_status_set(st, EE_INVALID_ARGUMENT, "%s value %s cannot be a URL parameter",
+                         wkt->descriptor->name, j.data);
+      goto done;
+    }
+    rc = ee_buf_append(out, j.data + 1, j.len - 2, st);
+  } else {
+    rc = ee_buf_append(out, j.data ? j.data : "", j.len, st);
+  }
+done:
+  ee_buf_free(&j);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Setting from text
+ * ---------------------------------------------------------------------------------- */
+
+typedef union scalar {
+  int32_t i32;
+  uint32_t u32;
+  int64_t i64;
+  uint64_t u64;
+  float f;
+  double d;
+  protobuf_c_boolean b;
+} scalar;
+
+static ee_code bad_value(const char *name, const char *text, const char *what, ee_status *st) {
+  return ee_status_set(st, EE_INVALID_ARGUMENT, "%s: invalid value \"%.200s\": %s", name, text,
+                       what);
+}
+
+static ee_code parse_signed(const char *t, int64_t lo, int64_t hi, int64_t *out, const char *name,
+                            ee_status *st) {
+  char *end;
+  if (!((*t >= '0' && *t <= '9') || *t == '-')) return bad_value(name, t, "not an integer", st);
+  errno = 0;
+  long long v = strtoll(t, &end, 10);
+  if (*end || end == t) return bad_value(name, t, "not an integer", st);
+  if (errno == ERANGE || v < lo || v > hi) return bad_value(name, t, "out of range", st);
+  *out = v;
+  return EE_OK;
+}
+
+static ee_code parse_unsigned(const char *t, uint64_t hi, uint64_t *out, const char *name,
+                              ee_status *st) {
+  char *end;
+  if (!(*t >= '0' && *t <= '9')) return bad_value(name, t, "not an unsigned integer", st);
+  errno = 0;
+  unsigned long long v = strtoull(t, &end, 10);
+  if (*end) return bad_value(name, t, "not an unsigned integer", st);
+  if (errno == ERANGE || v > hi) return bad_value(name, t, "out of range", st);
+  *out = v;
+  return EE_OK;
+}
+
+static ee_code parse_double(const char *t, bool is_float, double *out, const char *name,
+                            ee_status *st) {
+  char *end;
+  if (strcmp(t, "NaN") == 0)
+    *out = NAN;
+  else if (strcmp(t, "Infinity") == 0)
+    *out = INFINITY;
+  else if (strcmp(t, "-Infinity") == 0)
+    *out = -INFINITY;
+  else {
+    /* strtod also reads "nan", "inf" and hex floats; JSON-style numbers only. */
+    if (!((*t >= '0' && *t <= '9') || *t == '-' || *t == '.') || strpbrk(t, "xXnNiI"))
+      return bad_value(name, t, "not a number", st);
+    errno = 0;
+    *out = strtod(t, &end);
+    if (*end || end == t) return bad_value(name, t, "not a number", st);
+    if (errno == ERANGE && isinf(*out)) return bad_value(name, t, "out of range", st);
+    if (is_float && isfinite(*out) && fabs(*out) > FLT_MAX)
+      return bad_value(name, t, "out of range", st);
+  }
+  return EE_OK;
+}
+
+static ee_code parse_scalar(const ProtobufCFieldDescriptor *f, const char *t, scalar *v,
+                            const char *name, ee_status *st) {
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+  ee_code rc = EE_OK;
+  switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+      rc = parse_signed(t, INT32_MIN, INT32_MAX, &i, name, st);
+      v->i32 = (int32_t)i;
+      break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+      rc = parse_signed(t, INT64_MIN, INT64_MAX, &i, name, st);
+      v->i64 = i;
+      break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+      rc = parse_unsigned(t, UINT32_MAX, &u, name, st);
+      v->u32 = (uint32_t)u;
+      break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+      rc = parse_unsigned(t, UINT64_MAX, &u, name, st);
+      v->u64 = u;
+      break;
+    case PROTOBUF_C_TYPE_FLOAT:
+      rc = parse_double(t, true, &d, name, st);
+      v->f = (float)d;
+      break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+      rc = parse_double(t, false, &d, name, st);
+      v->d = d;
+      break;
+    case PROTOBUF_C_TYPE_BOOL:
+      if (strcmp(t, "true") == 0)
+        v->b = 1;
+      else if (strcmp(t, "false") == 0)
+        v->b = 0;
+      else
+        rc = bad_value(name, t, "expected true or false", st);
+      break;
+    case PROTOBUF_C_TYPE_ENUM: {
+      const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, t);
+      if (ev)
+        v->i32 = ev->value;
+      else if (parse_signed(t, INT32_MIN, INT32_MAX, &i, name, st) == EE_OK)
+        v->i32 = (int32_t)i;
+      else
+        rc = ee_status_set(st, EE_INVALID_ARGUMENT, "%s: \"%.200s\" is not a value of enum %s",
+                           name, t, ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
+      break;
+    }
+    default: rc = bad_value(name, t, "unsupported field type", st); break;
+  }
+  return rc;
+}
+
+/* Makes room for one more element of a repeated field; returns its address. */
+static void *append_slot(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                         ProtobufCAllocator *a) {
+  size_t *n = EEI_QUANT_PTR(m, f), sz = eei_route_field_size(f);
+  char **arr = EEI_FIELD_PTR(m, f);
+  char *grown = eei_route_alloc(a, (*n + 1) * sz);
+  if (!grown) return NULL;
+  if (*n) memcpy(grown, *arr, *n * sz);
+  eei_route_dealloc(a, *arr);
+  *arr = grown;
+  memset(grown + *n * sz, 0, sz);
+  return grown + (*n)++ * sz;
+}
+
+static ee_code select_oneof(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                            const char *name, ee_status *st) {
+  uint32_t *c = EEI_QUANT_PTR(m, f);
+  if (*c != 0 && *c != f->id)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "%s: another member of its oneof is already set",
+                         name);
+  *c = f->id;
+  return EE_OK;
+}
+
+/* Where a new value of f goes: a fresh slot of a repeated field, or the singular storage
+ * (with its presence flag set). Frees a previous string/bytes value. */
+static void *value_slot(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                        ProtobufCAllocator *a, const char *name, ee_status *st, ee_code *rc) {
+  *rc = EE_OK;
+  if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+    void *slot = append_slot(m, f, a);
+    if (!slot) *rc = ee_status_set(st, EE_INTERNAL, "%s: out of memory", name);
+    return slot;
+  }
+  if (eei_route_is_oneof(f)) {
+    bool was = eei_route_field_is_set(m, f);
+    if ((*rc = select_oneof(m, f, name, st)) != EE_OK) return NULL;
+    if (!was) memset(EEI_FIELD_PTR(m, f), 0, eei_route_field_size(f));
+  } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING) {
+    *(protobuf_c_boolean *)EEI_QUANT_PTR(m, f) = 1;
+  }
+  void *v = EEI_FIELD_PTR(m, f);
+  if (f->type == PROTOBUF_C_TYPE_STRING) {
+    char *old = *(char **)v;
+    if (old && old != f->default_value) eei_route_dealloc(a, old);
+    *(char **)v = NULL;
+  } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+    ProtobufCBinaryData *old = v;
+    const ProtobufCBinaryData *def = f->default_value;
+    if (old->data && (!def || old->data != def->data)) eei_route_dealloc(a, old->data);
+    old->data = NULL;
+    old->len = 0;
+  }
+  return v;
+}
+
+static ee_code text_to_storage(const ProtobufCFieldDescriptor *f, const char *text,
+                               const char *name, ProtobufCAllocator *a, void *slot, ee_status *st) {
+  size_t n = strlen(text);
+  if (f->type == PROTOBUF_C_TYPE_STRING) {
+    if (!eei_route_utf8_valid(text, n)) return bad_value(name, text, "not valid UTF-8", st);
+    char *s = eei_route_alloc(a, n + 1);
+    if (!s) return ee_status_set(st, EE_INTERNAL, "%s: out of memory", name);
+    memcpy(s, text, n + 1);
+    *(char **)slot = s;
+    return EE_OK;
+  }
+  if (f->type == PROTOBUF_C_TYPE_BYTES) {
+    ProtobufCBinaryData *b = slot;
+    uint8_t *d = eei_route_alloc(a, n / 4 * 3 + 3);
+    if (!d) return ee_status_set(st, EE_INTERNAL, "%s: out of memory", name);
+    if (base64_decode(text, d, &b->len) != 0) {
+      eei_route_dealloc(a, d);
+      b->len = 0;
+      return bad_value(name, text, "not base64", st);
+    }
+    b->data = d;
+    return EE_OK;
+  }
+  scalar v;
+  ee_code rc = parse_scalar(f, text, &v, name, st);
+  if (rc == EE_OK) memcpy(slot, &v, eei_route_field_size(f));
+  return rc;
+}
+
+ee_code eei_route_set_text(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *text,
+                           const char *name, ProtobufCAllocator *a, ee_status *st) {
+  ee_code rc;
+  if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "%s: field '%s' is a message", name, f->name);
+  /* Validate before touching the message, so a bad value leaves it unchanged. */
+  if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES) {
+    scalar probe;
+    if ((rc = parse_scalar(f, text, &probe, name, st)) != EE_OK) return rc;
+  } else if (f->type == PROTOBUF_C_TYPE_STRING && !eei_route_utf8_valid(text, strlen(text))) {
+    return bad_value(name, text, "not valid UTF-8", st);
+  }
+  void *slot = value_slot(m, f, a, name, st, &rc);
+  if (!slot) return rc;
+  rc = text_to_storage(f, text, name, a, slot, st);
+  if (rc != EE_OK && f->label == PROTOBUF_C_LABEL_REPEATED) (*(size_t *)EEI_QUANT_PTR(m, f))--;
+  if (rc != EE_OK && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED)
+    *(const char **)slot = f->default_value;
+  return rc;
+}
+
+ProtobufCMessage *eei_route_new_message(const ProtobufCMessageDescriptor *d,
+                                        ProtobufCAllocator *a) {
+  ProtobufCMessage *m = eei_route_alloc(a, d->sizeof_message);
+  if (m) d->message_init(m);
+  return m;
+}
+
+ProtobufCMessage *eei_route_mutable_message(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                                            ProtobufCAllocator *a) {
+  ProtobufCMessage **slot = EEI_FIELD_PTR(m, f);
+  if (eei_route_is_oneof(f)) {
+    uint32_t *c = EEI_QUANT_PTR(m, f);
+    if (*c == f->id && *slot) return *slot;
+    if (*c != 0 && *c != f->id) return NULL;
+    *slot = NULL;
+  }
+  if (*slot) return *slot;
+  *slot = eei_route_new_message(f->descriptor, a);
+  if (*slot && eei_route_is_oneof(f)) *(uint32_t *)EEI_QUANT_PTR(m, f) = f->id;
+  return *slot;
+}
+
+ee_code eei_route_set_wkt_text(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                               const char *text, const char *name,
+                               const ee_json_decode_options *jopts, ee_status *st) {
+  ProtobufCAllocator *a = jopts ? jopts->allocator : NULL;
+  const ProtobufCMessageDescriptor *d = f->descriptor;
+  if (eei_route_field_is_set(m, f))
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "%s: set more than once", name);
+  if (eei_route_is_wrapper(d)) {
+    ProtobufCMessage *w = eei_route_mutable_message(m, f, a);
+    if (!w)
+      return ee_status_set(st, EE_INVALID_ARGUMENT, "%s: another member of its oneof is set", name);
+    return eei_route_set_text(w, &d->fields[0], text, name, a, st);
+  }
+  /* Duration, Timestamp, FieldMask: their JSON is a string; let the codec parse it. */
+  ee_buf j = EE_BUF_INIT;
+  ProtobufCMessage *parsed = NULL;
+  ee_code rc = ee_buf_append_str(&j, "\"", st);
+  for (const char *p = text; *p && rc == EE_OK; p++) {
+    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+      rc = bad_value(name, text, "unexpected character", st);
+    else
+      rc = ee_buf_append(&j, p, 1, st);
+  }
+  if (rc == EE_OK) rc = ee_buf_append_str(&j, "\"", st);
+  if (rc == EE_OK) rc = ee_json_decode(d, j.data, j.len, jopts, &parsed, st);
+  if (rc != EE_OK) {
+    ee_status_prefix(st, "%s", name);
+    goto done;
+  }
+  if (eei_route_is_oneof(f)) {
+    if ((rc = select_oneof(m, f, name, st)) != EE_OK) goto done;
+  }
+  *(ProtobufCMessage **)EEI_FIELD_PTR(m, f) = parsed;
+  parsed = NULL;
+done:
+  if (parsed) protobuf_c_message_free_unpacked(parsed, a);
+  ee_buf_free(&j);
+  return rc;
+}

@@ -1,0 +1,121 @@
+/* Internal to the json layer: the per-descriptor side tables, number and text helpers
+ * shared by the decoder and the encoder. Not installed. */
+#ifndef EEI_JSON_INTERNAL_H
+#define EEI_JSON_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "ee/json.h"
+
+/* Well-known types with a special JSON form. Empty is absent on purpose: its form is the
+ * ordinary {} and json_format treats it as an ordinary message inside Any too. */
+typedef enum eei_wkt {
+  EEI_WKT_NONE = 0,
+  EEI_WKT_ANY,
+  EEI_WKT_TIMESTAMP,
+  EEI_WKT_DURATION,
+  EEI_WKT_FIELD_MASK,
+  EEI_WKT_STRUCT,
+  EEI_WKT_VALUE,
+  EEI_WKT_LIST_VALUE,
+  EEI_WKT_WRAPPER
+} eei_wkt;
+
+struct eei_msg_info;
+
+/* Everything the codec needs about one field, computed once per descriptor. */
+typedef struct eei_field {
+  const ProtobufCFieldDescriptor *fd;
+  const char *json_name; /* lowerCamelCase, NUL-terminated */
+  const char *enc_json;  /* "\"jsonName\"" ready to copy */
+  const char *enc_proto; /* "\"proto_name\"" */
+  uint32_t json_len, name_len;
+  uint32_t enc_json_len, enc_proto_len;
+  bool is_map;
+  bool is_null_enum; /* enum type google.protobuf.NullValue (JSON null) */
+  bool is_oneof;
+  const ProtobufCFieldDescriptor *map_key, *map_value; /* when is_map */
+  /* Info of the message type (of the map value for maps), resolved on first use. */
+  _Atomic(const struct eei_msg_info *) child;
+} eei_field;
+
+typedef struct eei_name_slot {
+  uint32_t hash;
+  int32_t field; /* index into fields, -1 when empty */
+} eei_name_slot;
+
+typedef struct eei_msg_info {
+  const ProtobufCMessageDescriptor *desc;
+  eei_wkt wkt;
+  unsigned n_fields;
+  eei_field *fields;
+  uint32_t name_mask; /* name table: both spellings of every field */
+  eei_name_slot *names;
+} eei_msg_info;
+
+/* The info for desc, built on first use and kept for the life of the process.
+ * Thread-safe; NULL only when out of memory. */
+const eei_msg_info *eei_msg_info_get(const ProtobufCMessageDescriptor *desc);
+
+/* The info of a field's message type (map value type for maps); NULL when out of memory. */
+const eei_msg_info *eei_field_child(const eei_field *f);
+
+/* Field index for a key in either spelling, or -1. */
+int eei_msg_info_find(const eei_msg_info *mi, const char *key, size_t len);
+
+/* The field with number id, or NULL. */
+const ProtobufCFieldDescriptor *eei_field_by_id(const ProtobufCMessageDescriptor *d, uint32_t id);
+
+#define EEI_MEMBER(T, msg, off) (*(T *)((char *)(msg) + (off)))
+
+/* --- numbers --- */
+
+/* Writes the shortest text that parses back to v (Python repr style, as json_format
+ * prints doubles): "1.0", "0.1", "1e+16", "-0.0". Finite v only. Returns the length;
+ * out needs 32 bytes. */
+size_t eei_format_double(double v, char *out);
+
+/* The same for a float field, with json_format's float rule: the fewest significant
+ * digits (at least 6... 9) that read back as the same float. */
+size_t eei_format_float(float v, char *out);
+
+/* Decimal text of integers; out needs 24 bytes. */
+size_t eei_format_u64(uint64_t v, char *out);
+size_t eei_format_i64(int64_t v, char *out);
+
+/* Parses exactly len bytes of text as a finite double; locale-independent. 0 on success. */
+int eei_strtod(const char *s, size_t len, double *out);
+
+/* --- base64 --- */
+size_t eei_base64_encoded_len(size_t n);
+void eei_base64_encode(const uint8_t *in, size_t n, char *out);
+/* Standard or URL-safe alphabet, padded or not. out needs len*3/4+3 bytes. Returns the
+ * decoded length, or (size_t)-1 when the text is not base64. */
+size_t eei_base64_decode(const char *in, size_t len, uint8_t *out);
+
+/* --- time --- */
+#define EEI_TS_MIN_SECONDS (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define EEI_TS_MAX_SECONDS 253402300799LL   /* 9999-12-31T23:59:59Z */
+#define EEI_DURATION_MAX_SECONDS 315576000000LL
+
+/* RFC 3339 text -> seconds/nanos (UTC). 0 on success, else a static reason. */
+const char *eei_parse_timestamp(const char *s, size_t len, int64_t *sec, int32_t *nanos);
+/* out needs 40 bytes; returns the length or 0 when out of range. */
+size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out);
+const char *eei_parse_duration(const char *s, size_t len, int64_t *sec, int32_t *nanos);
+size_t eei_format_duration(int64_t sec, int32_t nanos, char *out);
+
+/* --- UTF-8 --- */
+/* Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
+size_t eei_utf8_seq(const unsigned char *p, const unsigned char *end);
+
+/* --- registry --- */
+const ProtobufCMessageDescriptor *eei_registry_find_span(const ee_json_registry *reg,
+                                                         const char *name, size_t len);
+
+#endif

@@ -33,9 +33,12 @@ static int literal_count(const ee_route_template *t) {
   return n;
 }
 
-/* A ":verb" match beats a ** that would swallow it; then more literal segments win. */
+/* A ":verb" match beats a ** that would swallow it; then more literal segments win; then
+ * a template without a double star (ListOperations' ".../operations" over GetOperation's
+ * ".../operations/{double star}" matching zero segments). */
 static int specificity(const ee_route_template *t) {
-  return (t->verb ? 1 << 16 : 0) + literal_count(t);
+  bool ds = t->n_segments && t->segments[t->n_segments - 1].kind == EE_ROUTE_SEG_DOUBLE_STAR;
+  return (t->verb ? 1 << 16 : 0) + (literal_count(t) << 1) + (ds ? 0 : 1);
 }
 
 typedef struct pick {

@@ -91,8 +91,7 @@ static ee_code parse_segment(parser *p) {
   }
   while (is_literal_char(peek(p))) p->pos++;
   if (p->pos == start) {
-    if (c == '\0') return fail(p, "empty segment");
-    return fail(p, c == '/' ? "empty segment" : "unexpected character");
+    return fail(p, c == '\0' || c == '/' || c == '}' ? "empty segment" : "unexpected character");
   }
   return add_segment(p, EE_ROUTE_SEG_LITERAL, p->text + start, p->pos - start);
 }

@@ -5,8 +5,9 @@
 
 #include "route_internal.h"
 
-#define MAX_QUERY_PARAMS 1024 /* our own requests; a bound so a huge repeated field fails clearly \
-                               */
+#define MAX_QUERY_PARAMS                                                   \
+  1024 /* our own requests; a bound so a huge repeated field fails clearly \
+        */
 
 /* The field a variable names, and the message holding it; NULL when an intermediate
  * message is unset (the variable is then unset too). */

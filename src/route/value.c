@@ -202,6 +202,9 @@ ee_code eei_route_value_text(const ProtobufCMessage *m, const ProtobufCFieldDesc
 /* The JSON of a scalar-form WKT is a string (Duration "1.5s", Int64Value "5") or a bare
  * number/bool; path and query carry it unquoted. */
 ee_code eei_route_wkt_text(const ProtobufCMessage *wkt, ee_buf *out, ee_status *st) {
+  /* A wrapper's text is its value's: no JSON round trip, so any string can travel. */
+  if (eei_route_is_wrapper(wkt->descriptor))
+    return eei_route_value_text(wkt, &wkt->descriptor->fields[0], 0, out, st);
   ee_buf j = EE_BUF_INIT;
   ee_code rc = ee_json_encode(wkt, NULL, &j, st);
   if (rc != EE_OK) goto done;

@@ -35,6 +35,7 @@ const ProtobufCMessageDescriptor *const eei_test_message_descriptors[] = {
   &eetest__http__cancel_operation_request__descriptor,
   &eetest__http__get_file_request__descriptor,
   &eetest__http__search_request__descriptor,
+  &eetest__http__search_request__attrs_entry__descriptor,
   &eetest__http__wrapped_response__descriptor,
   &eetest__http__put_labels_request__descriptor,
 };

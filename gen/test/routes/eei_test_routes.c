@@ -46,7 +46,7 @@ static const ee_http_binding r2_bindings[] = {
 };
 
 static const ee_route_segment r3_b0_seg[] = {
-    {EE_ROUTE_SEG_LITERAL, "v1"},
+    {EE_ROUTE_SEG_LITERAL, "v1beta"},
     {EE_ROUTE_SEG_LITERAL, "messages"},
     {EE_ROUTE_SEG_STAR, NULL},
 };
@@ -55,7 +55,7 @@ static const ee_route_variable r3_b0_var[] = {
     {"name", r3_b0_v0_names, 1, 1, 3},
 };
 static const ee_http_binding r3_bindings[] = {
-    {"GET", {"/v1/{name=messages/*}", r3_b0_seg, 3, r3_b0_var, 1, NULL}, NULL, NULL},
+    {"GET", {"/v1beta/{name=messages/*}", r3_b0_seg, 3, r3_b0_var, 1, NULL}, NULL, NULL},
 };
 
 static const ee_route_segment r4_b0_seg[] = {
@@ -481,16 +481,22 @@ static const ee_route_json_field m30_fields[] = {
     {23, "read_mask", "readMask"},
     {24, "scope_name", "scopeName"},
     {25, "scope_id", "scopeId"},
+    {26, "subs", "subs"},
+    {27, "attrs", "attrs"},
 };
 static const ee_route_json_field m31_fields[] = {
+    {1, "key", "key"},
+    {2, "value", "value"},
+};
+static const ee_route_json_field m32_fields[] = {
     {1, "subfield", "subfield"},
     {2, "count", "count"},
 };
-static const ee_route_json_field m32_fields[] = {
+static const ee_route_json_field m33_fields[] = {
     {1, "message_id", "messageId"},
     {2, "message", "message"},
 };
-static const ee_route_json_field m33_fields[] = {
+static const ee_route_json_field m34_fields[] = {
     {1, "message", "message"},
     {2, "other", "other"},
 };
@@ -526,10 +532,11 @@ static const ee_route_json_message messages[] = {
     {"eetest.http.Message", &eetest__http__message__descriptor, m27_fields, 5},
     {"eetest.http.Message.TagsEntry", &eetest__http__message__tags_entry__descriptor, m28_fields, 2},
     {"eetest.http.PutLabelsRequest", &eetest__http__put_labels_request__descriptor, m29_fields, 3},
-    {"eetest.http.SearchRequest", &eetest__http__search_request__descriptor, m30_fields, 25},
-    {"eetest.http.SubMessage", &eetest__http__sub_message__descriptor, m31_fields, 2},
-    {"eetest.http.UpdateMessageRequest", &eetest__http__update_message_request__descriptor, m32_fields, 2},
-    {"eetest.http.WrappedResponse", &eetest__http__wrapped_response__descriptor, m33_fields, 2},
+    {"eetest.http.SearchRequest", &eetest__http__search_request__descriptor, m30_fields, 27},
+    {"eetest.http.SearchRequest.AttrsEntry", &eetest__http__search_request__attrs_entry__descriptor, m31_fields, 2},
+    {"eetest.http.SubMessage", &eetest__http__sub_message__descriptor, m32_fields, 2},
+    {"eetest.http.UpdateMessageRequest", &eetest__http__update_message_request__descriptor, m33_fields, 2},
+    {"eetest.http.WrappedResponse", &eetest__http__wrapped_response__descriptor, m34_fields, 2},
 };
 
-const ee_route_table eei_test_routes = {routes, 13, messages, 34};
+const ee_route_table eei_test_routes = {routes, 13, messages, 35};

@@ -155,7 +155,7 @@ void ee_route_captures_free(ee_route_captures *c);
 /* Matches a request path (no query string; percent-escapes still in it) against t.
  * EE_OK: caps holds one decoded value per variable (the caller frees them with
  * ee_route_captures_free). EE_NOT_FOUND: no match (caps empty). EE_INVALID_ARGUMENT:
- * malformed percent-escape, an escaped NUL, or invalid UTF-8 in a value. Bounded by
+ * malformed percent-escape, an escaped NUL, invalid UTF-8 in a value, or too long. Bounded by
  * EE_ROUTE_MAX_PATH and EE_ROUTE_MAX_SEGMENTS. */
 ee_code ee_route_template_match(const ee_route_template *t, const char *path, size_t path_len,
                                 ee_route_captures *caps, ee_status *st);
@@ -187,8 +187,9 @@ void ee_http_request_free(ee_http_request *r);
  * name for determinism); writes the JSON body per the binding's body rule.
  * A value that breaks its pattern, an unset path field, or a field that cannot be a
  * query parameter (map, repeated message) is EE_INVALID_ARGUMENT naming the field,
- * value and pattern; nothing is sent. json_opts may be NULL (defaults). The caller owns
- * req and out; out is reset first and holds the result only on EE_OK. */
+ * value and pattern; nothing is sent. With body "f", an unset message f is sent as {}
+ * (and so arrives as an empty message); an unset list as []. json_opts may be NULL (defaults). The
+ * caller owns req and out; out is reset first and holds the result only on EE_OK. */
 ee_code ee_route_to_http(const ee_route *route, const ProtobufCMessage *req,
                          const ee_json_encode_options *json_opts, ee_http_request *out,
                          ee_status *st);
@@ -250,8 +251,10 @@ typedef struct ee_route_match {
  * "key", "fields", "quotaUser", "access_token", "oauth_token", "callback",
  * "upload_protocol", "uploadType") are accepted and ignored, as Google's front end does.
  * Errors: EE_NOT_FOUND (http_status 404, or 405 as above); EE_INVALID_ARGUMENT for
- * malformed escapes, unknown query parameters (unless ignored), bad values, bad JSON;
- * EE_RESOURCE_EXHAUSTED when a limit is passed. On EE_OK the caller owns out->request
+ * malformed escapes, unknown query parameters (unless ignored), bad values, bad JSON,
+ * and a passed limit (then st->http_status is 414 for the path or query length, 400
+ * otherwise; not RESOURCE_EXHAUSTED, which would invite a retry). A body sent to a
+ * binding without a body rule is ignored. On EE_OK the caller owns out->request
  * (free with protobuf_c_message_free_unpacked(out->request, opts->json.allocator));
  * on failure out->request is NULL (out->route may still be set once a route matched).
  * opts may be NULL. */

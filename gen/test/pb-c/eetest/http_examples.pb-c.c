@@ -418,6 +418,12 @@ void   eetest__http__get_file_request__free_unpacked
   assert(message->base.descriptor == &eetest__http__get_file_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   eetest__http__search_request__attrs_entry__init
+                     (Eetest__Http__SearchRequest__AttrsEntry         *message)
+{
+  static const Eetest__Http__SearchRequest__AttrsEntry init_value = EETEST__HTTP__SEARCH_REQUEST__ATTRS_ENTRY__INIT;
+  *message = init_value;
+}
 void   eetest__http__search_request__init
                      (Eetest__Http__SearchRequest         *message)
 {
@@ -1089,7 +1095,58 @@ const ProtobufCMessageDescriptor eetest__http__get_file_request__descriptor =
   (ProtobufCMessageInit) eetest__http__get_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor eetest__http__search_request__field_descriptors[25] =
+static const ProtobufCFieldDescriptor eetest__http__search_request__attrs_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__Http__SearchRequest__AttrsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__Http__SearchRequest__AttrsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned eetest__http__search_request__attrs_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange eetest__http__search_request__attrs_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor eetest__http__search_request__attrs_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "eetest.http.SearchRequest.AttrsEntry",
+  "AttrsEntry",
+  "Eetest__Http__SearchRequest__AttrsEntry",
+  "eetest.http",
+  sizeof(Eetest__Http__SearchRequest__AttrsEntry),
+  2,
+  eetest__http__search_request__attrs_entry__field_descriptors,
+  eetest__http__search_request__attrs_entry__field_indices_by_name,
+  1,  eetest__http__search_request__attrs_entry__number_ranges,
+  (ProtobufCMessageInit) eetest__http__search_request__attrs_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor eetest__http__search_request__field_descriptors[27] =
 {
   {
     "id",
@@ -1391,8 +1448,33 @@ static const ProtobufCFieldDescriptor eetest__http__search_request__field_descri
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "subs",
+    26,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Eetest__Http__SearchRequest, n_subs),
+    offsetof(Eetest__Http__SearchRequest, subs),
+    &eetest__http__sub_message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attrs",
+    27,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Eetest__Http__SearchRequest, n_attrs),
+    offsetof(Eetest__Http__SearchRequest, attrs),
+    &eetest__http__search_request__attrs_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned eetest__http__search_request__field_indices_by_name[] = {
+  26,   /* field[26] = attrs */
   2,   /* field[2] = big */
   4,   /* field[4] = big_unsigned */
   12,   /* field[12] = color */
@@ -1415,6 +1497,7 @@ static const unsigned eetest__http__search_request__field_indices_by_name[] = {
   3,   /* field[3] = small_unsigned */
   18,   /* field[18] = strict */
   16,   /* field[16] = sub */
+  25,   /* field[25] = subs */
   13,   /* field[13] = tags */
   20,   /* field[20] = timeout */
   14,   /* field[14] = years */
@@ -1422,7 +1505,7 @@ static const unsigned eetest__http__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange eetest__http__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 25 }
+  { 0, 27 }
 };
 const ProtobufCMessageDescriptor eetest__http__search_request__descriptor =
 {
@@ -1432,7 +1515,7 @@ const ProtobufCMessageDescriptor eetest__http__search_request__descriptor =
   "Eetest__Http__SearchRequest",
   "eetest.http",
   sizeof(Eetest__Http__SearchRequest),
-  25,
+  27,
   eetest__http__search_request__field_descriptors,
   eetest__http__search_request__field_indices_by_name,
   1,  eetest__http__search_request__number_ranges,

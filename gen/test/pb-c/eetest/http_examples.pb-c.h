@@ -31,6 +31,7 @@ typedef struct Eetest__Http__GetBookRequest Eetest__Http__GetBookRequest;
 typedef struct Eetest__Http__CancelOperationRequest Eetest__Http__CancelOperationRequest;
 typedef struct Eetest__Http__GetFileRequest Eetest__Http__GetFileRequest;
 typedef struct Eetest__Http__SearchRequest Eetest__Http__SearchRequest;
+typedef struct Eetest__Http__SearchRequest__AttrsEntry Eetest__Http__SearchRequest__AttrsEntry;
 typedef struct Eetest__Http__WrappedResponse Eetest__Http__WrappedResponse;
 typedef struct Eetest__Http__PutLabelsRequest Eetest__Http__PutLabelsRequest;
 
@@ -161,6 +162,17 @@ struct  Eetest__Http__GetFileRequest
     , (char *)protobuf_c_empty_string, 0 }
 
 
+struct  Eetest__Http__SearchRequest__AttrsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define EETEST__HTTP__SEARCH_REQUEST__ATTRS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&eetest__http__search_request__attrs_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 typedef enum {
   EETEST__HTTP__SEARCH_REQUEST__SCOPE__NOT_SET = 0,
   EETEST__HTTP__SEARCH_REQUEST__SCOPE_SCOPE_NAME = 24,
@@ -197,6 +209,13 @@ struct  Eetest__Http__SearchRequest
   Google__Protobuf__Duration *timeout;
   Google__Protobuf__Timestamp *since;
   Google__Protobuf__FieldMask *read_mask;
+  /*
+   * Not expressible as query parameters: only a body can carry them.
+   */
+  size_t n_subs;
+  Eetest__Http__SubMessage **subs;
+  size_t n_attrs;
+  Eetest__Http__SearchRequest__AttrsEntry **attrs;
   Eetest__Http__SearchRequest__ScopeCase scope_case;
   union {
     char *scope_name;
@@ -205,7 +224,7 @@ struct  Eetest__Http__SearchRequest
 };
 #define EETEST__HTTP__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&eetest__http__search_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, EETEST__HTTP__COLOR__COLOR_UNSPECIFIED, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, EETEST__HTTP__SEARCH_REQUEST__SCOPE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, EETEST__HTTP__COLOR__COLOR_UNSPECIFIED, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, 0,NULL, EETEST__HTTP__SEARCH_REQUEST__SCOPE__NOT_SET, {0} }
 
 
 struct  Eetest__Http__WrappedResponse
@@ -406,6 +425,9 @@ Eetest__Http__GetFileRequest *
 void   eetest__http__get_file_request__free_unpacked
                      (Eetest__Http__GetFileRequest *message,
                       ProtobufCAllocator *allocator);
+/* Eetest__Http__SearchRequest__AttrsEntry methods */
+void   eetest__http__search_request__attrs_entry__init
+                     (Eetest__Http__SearchRequest__AttrsEntry         *message);
 /* Eetest__Http__SearchRequest methods */
 void   eetest__http__search_request__init
                      (Eetest__Http__SearchRequest         *message);
@@ -494,6 +516,9 @@ typedef void (*Eetest__Http__CancelOperationRequest_Closure)
                   void *closure_data);
 typedef void (*Eetest__Http__GetFileRequest_Closure)
                  (const Eetest__Http__GetFileRequest *message,
+                  void *closure_data);
+typedef void (*Eetest__Http__SearchRequest__AttrsEntry_Closure)
+                 (const Eetest__Http__SearchRequest__AttrsEntry *message,
                   void *closure_data);
 typedef void (*Eetest__Http__SearchRequest_Closure)
                  (const Eetest__Http__SearchRequest *message,
@@ -651,6 +676,7 @@ extern const ProtobufCMessageDescriptor eetest__http__get_book_request__descript
 extern const ProtobufCMessageDescriptor eetest__http__cancel_operation_request__descriptor;
 extern const ProtobufCMessageDescriptor eetest__http__get_file_request__descriptor;
 extern const ProtobufCMessageDescriptor eetest__http__search_request__descriptor;
+extern const ProtobufCMessageDescriptor eetest__http__search_request__attrs_entry__descriptor;
 extern const ProtobufCMessageDescriptor eetest__http__wrapped_response__descriptor;
 extern const ProtobufCMessageDescriptor eetest__http__put_labels_request__descriptor;
 extern const ProtobufCServiceDescriptor eetest__http__messaging__descriptor;

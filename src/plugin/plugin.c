@@ -617,7 +617,7 @@ static ee_code build_model(model *m, const CodeGenRequest *req, ee_status *st) {
   for (size_t i = 0; i < req->n_proto_file && rc == EE_OK; i++)
     if (is_generated(req, req->proto_file[i]->name)) rc = collect_routes(m, req->proto_file[i], st);
   if (rc != EE_OK) return rc;
-  qsort(m->routes, m->n_routes, sizeof *m->routes, cmp_route);
+  if (m->n_routes > 1) qsort(m->routes, m->n_routes, sizeof *m->routes, cmp_route);
   /* Sorting msgs would invalidate route pointers into it, so routes are fixed up by name. */
   for (size_t r = 1; r < m->n_routes; r++)
     if (strcmp(m->routes[r - 1].grpc_path, m->routes[r].grpc_path) == 0)
@@ -649,7 +649,7 @@ static void sort_msgs(model *m) {
     req[r] = m->routes[r].req->full_name;
     resp[r] = m->routes[r].resp->full_name;
   }
-  qsort(m->msgs, m->n_msgs, sizeof *m->msgs, cmp_msg);
+  if (m->n_msgs > 1) qsort(m->msgs, m->n_msgs, sizeof *m->msgs, cmp_msg);
   for (size_t r = 0; r < m->n_routes; r++) {
     m->routes[r].req = find_msg(m, req[r]);
     m->routes[r].resp = find_msg(m, resp[r]);

@@ -305,7 +305,7 @@ static ee_code build_query(const ee_route *route, const ee_http_binding *b,
   ee_code rc = EE_OK;
   if (b->body && strcmp(b->body, "*") == 0) return EE_OK; /* everything else is in the body */
   rc = walk_message(&q, req, "", "", 0);
-  if (rc == EE_OK) qsort(q.params, q.n, sizeof *q.params, cmp_param);
+  if (rc == EE_OK && q.n > 1) qsort(q.params, q.n, sizeof *q.params, cmp_param);
   for (size_t i = 0; i < q.n && rc == EE_OK; i++) {
     rc = ee_buf_append_str(out, i ? "&" : "?", st);
     if (rc == EE_OK)

@@ -415,26 +415,41 @@ static int write_field_value(enc *e, const eei_field *f, const ProtobufCMessage 
   return write_scalar(e, fd, (const char *)msg + fd->offset);
 }
 
-/* The members of msg into an object whose '{' is already written (count members so far). */
+static int write_member(enc *e, const eei_field *f, const ProtobufCMessage *msg, size_t *count) {
+  if (next_item(e, count) != 0) return -1;
+  if (e->proto_names ? write_raw(e, f->enc_proto, f->enc_proto_len)
+                     : write_raw(e, f->enc_json, f->enc_json_len))
+    return -1;
+  if (write_key_sep(e) != 0) return -1;
+  if (write_field_value(e, f, msg) != 0) {
+    path_field(e, f);
+    return -1;
+  }
+  return 0;
+}
+
+/* The members of msg into an object whose '{' is already written (count members so far):
+ * the present fields by number, then with emit_defaults the absent ones, in the order
+ * json_format uses. Like its including_default_value_fields, defaults skip oneof members
+ * and singular messages. */
 static int write_fields(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg,
                         size_t *count) {
+  size_t absent = 0;
   for (unsigned i = 0; i < mi->n_fields; i++) {
     const eei_field *f = &mi->fields[i];
     if (!is_present(f, msg)) {
-      /* json_format's including_default_value_fields: not oneofs, not singular messages */
-      if (!e->emit_defaults || f->is_oneof ||
-          (f->fd->type == PROTOBUF_C_TYPE_MESSAGE && f->fd->label != PROTOBUF_C_LABEL_REPEATED))
-        continue;
+      absent++;
+      continue;
     }
-    if (next_item(e, count) != 0) return -1;
-    if (e->proto_names ? write_raw(e, f->enc_proto, f->enc_proto_len)
-                       : write_raw(e, f->enc_json, f->enc_json_len))
-      return -1;
-    if (write_key_sep(e) != 0) return -1;
-    if (write_field_value(e, f, msg) != 0) {
-      path_field(e, f);
-      return -1;
-    }
+    if (write_member(e, f, msg, count) != 0) return -1;
+  }
+  for (unsigned i = 0; e->emit_defaults && absent && i < mi->n_fields; i++) {
+    const eei_field *f = &mi->fields[i];
+    if (f->is_oneof ||
+        (f->fd->type == PROTOBUF_C_TYPE_MESSAGE && f->fd->label != PROTOBUF_C_LABEL_REPEATED) ||
+        is_present(f, msg))
+      continue;
+    if (write_member(e, f, msg, count) != 0) return -1;
   }
   return 0;
 }

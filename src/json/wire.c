@@ -75,7 +75,8 @@ ee_code ee_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *dat
   walk w = {data, max_depth > 0 ? max_depth : EE_WIRE_DEFAULT_MAX_DEPTH, st};
   if (!desc || (!data && len))
     return ee_status_set(st, EE_INVALID_ARGUMENT, "ee_wire_check: bad arguments");
-  ee_code rc = walk_message(&w, desc, data, data + len, 1);
+  /* data may be NULL when len is 0 (an empty Any value); NULL + 0 is undefined in C. */
+  ee_code rc = walk_message(&w, desc, data, len ? data + len : data, 1);
   if (rc == EE_OK) ee_status_clear(st);
   return rc;
 }

@@ -359,7 +359,10 @@ ee_code ee_route_from_http(const ee_route_table *table, const char *verb, const 
                        "request path \"%.*s\" has a malformed percent-escape",
                        (int)(path_len > 300 ? 300 : path_len), path);
   if (rc == EE_OK) rc = find_route(table, verb, path, path_len, &best, st);
-  if (rc != EE_OK) return rc;
+  if (rc != EE_OK) {
+    if (st && st->http_status == 0) st->http_status = ee_code_to_http(rc);
+    return rc;
+  }
   out->route = best.route;
   out->binding = best.binding;
   rc = decode_body(best.route, best.binding, body, body_len, &o->json, &req, st);

@@ -404,7 +404,8 @@ static const from_http_case from_http_cases[] = {
     /* failures */
     {"DELETE", "/v1/messages/1", NULL, EE_NOT_FOUND, 405, NULL, NULL, "not allowed", false},
     {"GET", "/v9/messages/1", NULL, EE_NOT_FOUND, 404, NULL, NULL, "no route", false},
-    {"GET", "/v1/messages/%zz", NULL, EE_INVALID_ARGUMENT, 0, NULL, NULL, "percent-escape", false},
+    {"GET", "/v1/messages/%zz", NULL, EE_INVALID_ARGUMENT, 400, NULL, NULL, "percent-escape",
+     false},
     {"GET", "/v1/messages/1", "revision=%g0", EE_INVALID_ARGUMENT, 0, NULL, NULL, "percent-escape",
      false},
     {"GET", "/v1/messages/1", "bogus=1", EE_INVALID_ARGUMENT, 400, NULL, NULL, "'bogus'", false},

@@ -472,7 +472,18 @@ static int skip_value(dec *d) {
     case 'n': return lex_literal(d, "null", 4);
     case '{':
     case '[': break;
-    default: return lex_number(d, &n);
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9': return lex_number(d, &n);
+    default: return unexpected(d, "a JSON value");
   }
   char close = *d->p == '{' ? '}' : ']';
   d->p++;

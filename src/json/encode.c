@@ -21,6 +21,7 @@ typedef struct enc {
   bool proto_names, emit_defaults, enums_as_ints;
   int indent;
   int depth, max_depth;
+  size_t limit; /* the buffer's limit, checked here so the fast path honours it */
   /* first error */
   bool failed;
   ee_code code;
@@ -76,7 +77,7 @@ static int grow(enc *e, size_t n) {
 
 /* Room for n more bytes (plus the buffer's NUL). */
 static inline int room(enc *e, size_t n) {
-  if (e->b->cap - e->b->len > n) return 0;
+  if (e->b->cap - e->b->len > n && e->b->len + n <= e->limit) return 0;
   return grow(e, n);
 }
 
@@ -622,6 +623,7 @@ ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options
   enc e;
   memset(&e, 0, offsetof(enc, reason));
   e.b = out;
+  e.limit = out->limit ? out->limit : EE_BUF_DEFAULT_LIMIT;
   e.reg = opts->registry ? opts->registry : ee_json_default_registry();
   e.proto_names = opts->use_proto_names;
   e.emit_defaults = opts->emit_defaults;

@@ -120,7 +120,8 @@ static void digits_from_e(const char *s, digits *out) {
 static void shortest_slow(double v, bool as_float, digits *out) {
   char buf[40];
   locale_t old = c_locale_enter();
-  int lo = as_float ? 6 : 15, hi = as_float ? 9 : 17;
+  /* Below DBL_MIN precision drops, so the 15-digit shortcut no longer holds. */
+  int lo = as_float ? 6 : v < 2.2250738585072014e-308 ? 1 : 15, hi = as_float ? 9 : 17;
   for (int p = lo; p <= hi; p++) {
     snprintf(buf, sizeof buf, "%.*e", p - 1, v);
     double back = strtod(buf, NULL);

@@ -1,6 +1,6 @@
 /* bench_json: proto3 JSON encode/decode throughput of eeclient's codec.
  *
- *   bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick]
+ *   bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick] [--case NAME]
  *   bench_json --write-inputs DIR
  *
  * Cases (bench_inputs.c): an Earth Engine expression graph of ~10,000 nodes, a
@@ -141,6 +141,7 @@ static int bench_case_run(int i, const char *dir, int runs, double min_time) {
 
 int main(int argc, char **argv) {
   const char *dir = NULL;
+  const char *only = NULL; /* --case: one case only (for profiling) */
   int runs = 5;
   double min_time = 0.2;
   for (int i = 1; i < argc; i++) {
@@ -152,19 +153,29 @@ int main(int argc, char **argv) {
       runs = atoi(argv[++i]);
     } else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc) {
       min_time = atof(argv[++i]);
+    } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else if (strcmp(argv[i], "--quick") == 0) {
       runs = 1;
       min_time = 0;
     } else {
       fprintf(stderr,
-              "usage: bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick]\n"
+              "usage: bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick] "
+              "[--case NAME]\n"
               "       bench_json --write-inputs DIR\n");
       return 2;
     }
   }
   if (runs < 1) runs = 1;
+  int ran = 0;
   for (int i = 0; i < BENCH_CASES; i++) {
+    if (only && strcmp(only, bench_cases[i].name) != 0) continue;
     if (bench_case_run(i, dir, runs, min_time) != 0) return 1;
+    ran++;
+  }
+  if (ran == 0) {
+    fprintf(stderr, "bench_json: no case named %s\n", only ? only : "");
+    return 2;
   }
   return 0;
 }

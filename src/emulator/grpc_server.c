@@ -216,12 +216,17 @@ static grpc_server *new_server(const emu_config *cfg) {
   /* Room for a message a little over our own limit, so our check (and its message) is what
    * a client sees for the usual too-large request; grpc's own limit stops anything huge. */
   size_t max = cfg->max_request_bytes * 2;
-  grpc_arg args[1];
+  grpc_arg args[2];
   memset(args, 0, sizeof args);
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   args[0].value.integer = max > 0x7fffffff ? 0x7fffffff : (int)max;
-  grpc_channel_args ca = {1, args};
+  /* grpc sets SO_REUSEPORT by default: a second emulator would then share the port
+   * silently instead of failing to start. */
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+  args[1].value.integer = 0;
+  grpc_channel_args ca = {2, args};
   return grpc_server_create(&ca, NULL);
 }
 

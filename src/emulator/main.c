@@ -112,7 +112,7 @@ static int apply_flag(emu_config *c, const char *flag, const char *v) {
     return parse_double(v, 0.0, max, d) ? 0 : usage_error("%s: bad value \"%s\"", flag, v);
   }
   if (strcmp(flag, "--max-request-bytes") == 0) {
-    if (!parse_long(v, 1024, 64L << 20, &n)) return usage_error("%s: bad value \"%s\"", flag, v);
+    if (!parse_long(v, 1024, 16L << 20, &n)) return usage_error("%s: bad value \"%s\"", flag, v);
     c->max_request_bytes = (size_t)n;
   } else if (strcmp(flag, "--seed") == 0) {
     char *end = NULL;

@@ -138,10 +138,15 @@ class CommandLineTest(unittest.TestCase):
 
     def test_port_in_use(self):
         with Emulator() as first:
-            port = first.rest_base.rsplit(":", 1)[1]
-            p = self.run_emu("--rest-port", port, "--grpc-port", "0")
-            self.assertEqual(p.returncode, 1, p.stderr)
-            self.assertTrue(p.stderr.startswith("error: "), p.stderr)
+            rest_port = first.rest_base.rsplit(":", 1)[1]
+            grpc_port = first.grpc_target.rsplit(":", 1)[1]
+            for flags in (["--rest-port", rest_port, "--grpc-port", "0"],
+                          ["--rest-port", "0", "--grpc-port", grpc_port]):
+                p = self.run_emu(*flags)
+                self.assertEqual(p.returncode, 1, (flags, p.stderr))
+                self.assertIn("error: --%s: cannot listen" % flags[0 if flags[1] != "0" else 2][2:],
+                              p.stderr)
+                self.assertEqual(p.stdout, "")
             self.assertEqual(first.stop(), 0)
 
 

@@ -562,7 +562,7 @@ static int read_real(dec *d, bool is_float, void *dst) {
   const char *at = (peek(d), d->p);
   double v;
   num_tok n;
-  if (*d->p == '"') {
+  if (d->p < d->end && *d->p == '"') {
     str_tok t;
     if (lex_string(d, &t) != 0) return -1;
     if (t.n == 3 && memcmp(t.s, "NaN", 3) == 0) {
@@ -1029,7 +1029,7 @@ static int parse_field(dec *d, const eei_msg_info *mi, const eei_field *f, Proto
   const ProtobufCFieldDescriptor *fd = f->fd;
   const char *at = (peek(d), d->p);
   bool repeated = fd->label == PROTOBUF_C_LABEL_REPEATED;
-  if (*at == 'n') {
+  if (at < d->end && *at == 'n') {
     /* null means "default" except where null is the value itself (Value, NullValue). */
     if (repeated || !null_allowed(f, fd)) return lex_literal(d, "null", 4);
   }

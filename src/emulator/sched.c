@@ -27,7 +27,8 @@ static void transition(emu_store *s, emu_op *op, int state, int64_t now) {
     op->end_ns = now;
     emu_store_remove_active(s, op);
   }
-  if (emu_store_journal_op(s, op, &st) != EE_OK)
+  bool was_broken = s->journal_broken;
+  if (emu_store_journal_op(s, op, &st) != EE_OK && !was_broken) /* say it once */
     fprintf(stderr, "ee-emulator: error: %s\n", st.message);
   pthread_cond_broadcast(&s->changed);
 }

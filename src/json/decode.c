@@ -10,6 +10,10 @@
  * Error paths cost nothing on success: each level prepends its own segment (field key,
  * [index], ["map key"]) to the path while the error unwinds. */
 #include <math.h>
+#include <pthread.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,66 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "json_internal.h"
 
+/* Buffers reused across calls on one thread (decoded string text, the element stack of
+ * arrays being parsed, the duplicate-key tables of big maps), so that a steady stream of
+ * decodes allocates nothing but the message itself. Released at thread exit, and after a
+ * call that grew them past EEI_SCRATCH_KEEP. */
+typedef struct scratch {
+  char *str;
+  size_t str_cap;
+  char *stk;
+  size_t stk_len, stk_cap;
+  uint32_t *ks;
+  size_t ks_len, ks_cap;
+} scratch;
+
+#define EEI_SCRATCH_KEEP ((size_t)1 << 20)
+
+static _Thread_local scratch t_scratch;
+static _Thread_local bool t_registered;
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *p) {
+  scratch *s = p;
+  free(s->str);
+  free(s->stk);
+  free(s->ks);
+  memset(s, 0, sizeof *s);
+}
+
+static void scratch_key_init(void) {
+  pthread_key_create(&g_scratch_key, scratch_release);
+}
+
+static scratch *scratch_get(void) {
+  if (!t_registered) {
+    pthread_once(&g_scratch_once, scratch_key_init);
+    pthread_setspecific(g_scratch_key, &t_scratch);
+    t_registered = true;
+  }
+  return &t_scratch;
+}
+
+static void scratch_trim(scratch *s) {
+  s->stk_len = s->ks_len = 0;
+  if (s->str_cap > EEI_SCRATCH_KEEP) {
+    free(s->str);
+    s->str = NULL;
+    s->str_cap = 0;
+  }
+  if (s->stk_cap > EEI_SCRATCH_KEEP) {
+    free(s->stk);
+    s->stk = NULL;
+    s->stk_cap = 0;
+  }
+  if (s->ks_cap * sizeof *s->ks > EEI_SCRATCH_KEEP) {
+    free(s->ks);
+    s->ks = NULL;
+    s->ks_cap = 0;
+  }
+}
+
 typedef struct dec {
   const char *base, *p, *end;
   ProtobufCAllocator *alloc; /* NULL: malloc/free, which is protobuf-c's default */
@@ -25,8 +89,7 @@ typedef struct dec {
   bool ignore_unknown;
   bool accept_wrappers;
   int depth, max_depth;
-  char *scratch; /* unescaped string text */
-  size_t scratch_cap;
+  struct scratch *s; /* the thread's reusable buffers */
   /* first error */
   bool failed;
   ee_code code;
@@ -159,13 +222,14 @@ static char *dup_text(dec *d, const char *s, size_t n) {
 }
 
 static int scratch_reserve(dec *d, size_t need) {
-  if (need <= d->scratch_cap) return 0;
-  size_t cap = d->scratch_cap ? d->scratch_cap : 256;
+  scratch *sc = d->s;
+  if (need <= sc->str_cap) return 0;
+  size_t cap = sc->str_cap ? sc->str_cap : 256;
   while (cap < need) cap *= 2;
-  char *s = realloc(d->scratch, cap);
+  char *s = realloc(sc->str, cap);
   if (!s) return fail_code(d, EE_RESOURCE_EXHAUSTED, NULL, "out of memory (%zu bytes)", cap);
-  d->scratch = s;
-  d->scratch_cap = cap;
+  sc->str = s;
+  sc->str_cap = cap;
   return 0;
 }
 
@@ -266,7 +330,7 @@ static size_t unescape(dec *d, const char *p, size_t *o, bool *has_nul) {
   if (p >= d->end) return fail(d, p - 1, "unterminated string"), 0;
   char c = simple[(unsigned char)*p];
   if (c) {
-    d->scratch[(*o)++] = c;
+    d->s->str[(*o)++] = c;
     return 1;
   }
   if (*p != 'u') return fail(d, p - 1, "invalid escape sequence in string"), 0;
@@ -283,7 +347,7 @@ static size_t unescape(dec *d, const char *p, size_t *o, bool *has_nul) {
     used = 11;
   }
   if (cp == 0) *has_nul = true;
-  *o += put_utf8(d->scratch + *o, cp);
+  *o += put_utf8(d->s->str + *o, cp);
   return used;
 }
 
@@ -293,13 +357,15 @@ static int lex_string_slow(dec *d, const char *start, str_tok *t) {
   const char *p = d->p, *end = d->end;
   size_t o = (size_t)(p - start);
   /* Escapes never grow the text, so the raw length bounds the decoded one. */
-  if (scratch_reserve(d, (size_t)(end - start) + 4) != 0) return -1;
-  memcpy(d->scratch, start, o);
+  const char *q = p;
+  while (q < end && *q != '"') q += *q == '\\' ? 2 : 1;
+  if (scratch_reserve(d, (size_t)(q - start) + 8) != 0) return -1;
+  memcpy(d->s->str, start, o);
   for (;;) {
     if (p >= end) return fail(d, start - 1, "unterminated string");
     unsigned char c = (unsigned char)*p;
     if (k_plain[c]) {
-      d->scratch[o++] = (char)c;
+      d->s->str[o++] = (char)c;
       p++;
     } else if (c == '"') {
       break;
@@ -310,7 +376,7 @@ static int lex_string_slow(dec *d, const char *start, str_tok *t) {
     } else if (c >= 0x80) {
       size_t n = eei_utf8_seq((const unsigned char *)p, (const unsigned char *)end);
       if (!n) return fail(d, p, "invalid UTF-8 in string");
-      memcpy(d->scratch + o, p, n);
+      memcpy(d->s->str + o, p, n);
       o += n;
       p += n;
     } else {
@@ -319,7 +385,7 @@ static int lex_string_slow(dec *d, const char *start, str_tok *t) {
   }
   t->raw = start;
   t->raw_n = (size_t)(p - start);
-  t->s = d->scratch;
+  t->s = d->s->str;
   t->n = o;
   d->p = p + 1;
   return 0;
@@ -330,6 +396,23 @@ static int lex_string(dec *d, str_tok *t) {
   const char *start = ++d->p, *p = start, *end = d->end;
   t->has_nul = false;
   for (;;) {
+#ifdef __SSE2__
+    /* 16 bytes at a time: stop at '"', '\\', a control byte or a non-ASCII byte (all
+     * of which are negative or below 0x20 as signed bytes, or equal to the two). */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  ctl = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+      __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                               _mm_cmplt_epi8(v, ctl));
+      int bits = _mm_movemask_epi8(m);
+      if (bits) {
+        p += __builtin_ctz((unsigned)bits);
+        break;
+      }
+      p += 16;
+    }
+#endif
     while (p < end && k_plain[(unsigned char)*p]) p++;
     if (p >= end) return fail(d, start - 1, "unterminated string");
     unsigned char c = (unsigned char)*p;
@@ -748,16 +831,54 @@ static int parse_message_into(dec *d, const eei_msg_info *mi, ProtobufCMessage *
   return parse_body(d, mi, m);
 }
 
-/* Grows a repeated field's array (protobuf-c arrays are plain allocations, so this is
- * alloc + copy + free; doubling keeps it amortised O(1)). */
-static int array_grow(dec *d, void **arr, size_t n, size_t *cap, size_t elem) {
-  size_t ncap = *cap ? *cap * 2 : 4;
-  void *na = d_alloc(d, ncap * elem);
-  if (!na) return -1;
-  if (n) memcpy(na, *arr, n * elem);
-  d_free(d, *arr);
-  *arr = na;
-  *cap = ncap;
+/* Elements of an array being parsed wait on the thread's scratch stack until the closing
+ * bracket and then move into one exactly sized allocation: no regrowth copies and no
+ * large short-lived blocks (which make glibc consolidate its free lists). The stack may
+ * move while a nested value is parsed, so frames hold offsets, never pointers. */
+static int stk_reserve(dec *d, size_t n) {
+  scratch *s = d->s;
+  if (s->stk_len + n <= s->stk_cap) return 0;
+  size_t cap = s->stk_cap ? s->stk_cap : 4096;
+  while (cap < s->stk_len + n) cap *= 2;
+  char *p = realloc(s->stk, cap);
+  if (!p) return fail_code(d, EE_RESOURCE_EXHAUSTED, NULL, "out of memory (%zu bytes)", cap);
+  s->stk = p;
+  s->stk_cap = cap;
+  return 0;
+}
+
+/* Starts a frame: returns its (aligned) base offset; the caller restores stk_len. */
+static int frame_open(dec *d, size_t *base) {
+  size_t b = (d->s->stk_len + 15) & ~(size_t)15;
+  if (stk_reserve(d, b - d->s->stk_len) != 0) return -1;
+  d->s->stk_len = b;
+  *base = b;
+  return 0;
+}
+
+/* Frees elements that never reached the message (error paths). */
+static void frame_free(dec *d, ProtobufCType type, size_t base, size_t n) {
+  char *p = d->s->stk + base;
+  for (size_t i = 0; i < n; i++) {
+    switch (type) {
+      case PROTOBUF_C_TYPE_MESSAGE:
+        protobuf_c_message_free_unpacked(((ProtobufCMessage **)p)[i], d->alloc);
+        break;
+      case PROTOBUF_C_TYPE_STRING: d_free(d, ((char **)p)[i]); break;
+      case PROTOBUF_C_TYPE_BYTES: d_free(d, ((ProtobufCBinaryData *)p)[i].data); break;
+      default: return;
+    }
+  }
+}
+
+/* Moves the frame's n elements into the field's array. */
+static int frame_commit(dec *d, size_t base, size_t n, size_t elem, size_t *np, void **arr) {
+  if (n == 0) return 0;
+  void *a = d_alloc(d, n * elem);
+  if (!a) return -1;
+  memcpy(a, d->s->stk + base, n * elem);
+  *arr = a;
+  *np = n;
   return 0;
 }
 
@@ -768,12 +889,35 @@ static bool null_allowed(const eei_field *f, const ProtobufCFieldDescriptor *vfd
   return c && c->wkt == EEI_WKT_VALUE;
 }
 
+/* One element onto the frame (index i in the JSON array). 1: ignored (unknown enum). */
+static int parse_element(dec *d, const eei_field *f, const eei_msg_info *child, size_t base,
+                         size_t *n, size_t elem) {
+  const ProtobufCFieldDescriptor *fd = f->fd;
+  if (stk_reserve(d, elem) != 0) return -1;
+  char *slot = d->s->stk + base + *n * elem;
+  if (peek(d) == 'n' && !null_allowed(f, fd))
+    return fail(d, d->p, "null is not allowed in a repeated field");
+  if (!child) {
+    int rc = read_scalar(d, fd, slot);
+    if (rc == 0) {
+      (*n)++;
+      d->s->stk_len += elem;
+    }
+    return rc;
+  }
+  ProtobufCMessage *m = new_message(d, child->desc);
+  if (!m) return -1;
+  *(ProtobufCMessage **)slot = m;
+  (*n)++;
+  d->s->stk_len += elem;
+  return parse_body(d, child, m);
+}
+
 static int parse_repeated(dec *d, const eei_field *f, ProtobufCMessage *msg) {
   const ProtobufCFieldDescriptor *fd = f->fd;
-  size_t *np = &EEI_MEMBER(size_t, msg, fd->quantifier_offset);
-  void **arr = &EEI_MEMBER(void *, msg, fd->offset);
-  size_t elem = storage_size(fd->type), cap = 0;
+  size_t elem = storage_size(fd->type), saved = d->s->stk_len, base, n = 0;
   const eei_msg_info *child = NULL;
+  int rc = -1;
   if (expect(d, '[', "'[' for a repeated field") != 0 || depth_enter(d) != 0) return -1;
   if (fd->type == PROTOBUF_C_TYPE_MESSAGE && !(child = eei_field_child(f)))
     return fail_code(d, EE_RESOURCE_EXHAUSTED, NULL, "out of memory");
@@ -782,37 +926,28 @@ static int parse_repeated(dec *d, const eei_field *f, ProtobufCMessage *msg) {
     d->depth--;
     return 0;
   }
+  if (frame_open(d, &base) != 0) return -1;
   for (size_t i = 0;; i++) {
-    if (*np == cap && array_grow(d, arr, *np, &cap, elem) != 0) return -1;
-    if (peek(d) == 'n' && !null_allowed(f, fd)) {
-      fail(d, d->p, "null is not allowed in a repeated field");
+    if (parse_element(d, f, child, base, &n, elem) < 0) {
       path_index(d, i);
-      return -1;
-    }
-    int rc;
-    if (child) {
-      ProtobufCMessage **slot = (ProtobufCMessage **)*arr + *np;
-      *slot = NULL;
-      (*np)++;
-      rc = parse_message_into(d, child, slot);
-    } else {
-      rc = read_scalar(d, fd, (char *)*arr + *np * elem);
-      if (rc == 0) (*np)++;
-    }
-    if (rc < 0) {
-      path_index(d, i);
-      return -1;
+      goto done;
     }
     char c = peek(d);
     d->p++;
     if (c == ']') break;
     if (c != ',') {
       d->p--;
-      return unexpected(d, "',' or ']'");
+      unexpected(d, "',' or ']'");
+      goto done;
     }
   }
   d->depth--;
-  return 0;
+  rc = frame_commit(d, base, n, elem, &EEI_MEMBER(size_t, msg, fd->quantifier_offset),
+                    &EEI_MEMBER(void *, msg, fd->offset));
+done:
+  if (rc != 0) frame_free(d, fd->type, base, n);
+  d->s->stk_len = saved;
+  return rc;
 }
 
 /* --- maps --- */
@@ -853,24 +988,36 @@ static bool key_eq(map_key a, map_key b) {
 }
 
 /* Duplicate detection for one JSON object that is a map: linear for small maps, then an
- * open-addressing table of entry indexes (+1) that is rebuilt as it fills. */
+ * open-addressing table of entry indexes (+1) in the thread's scratch, rebuilt as it
+ * fills. Tables nest like the maps do, so they are stacked by offset. */
 typedef struct key_set {
-  uint32_t *slots;
+  size_t off; /* table start in scratch->ks (uint32_t units) */
   size_t mask;
+  bool built;
 } key_set;
 
 static int key_set_rebuild(dec *d, key_set *ks, ProtobufCMessage **ents, size_t n,
                            const ProtobufCFieldDescriptor *kfd) {
+  scratch *s = d->s;
   size_t size = 64;
   while (size < n * 4) size *= 2;
-  free(ks->slots);
-  ks->slots = calloc(size, sizeof *ks->slots);
-  if (!ks->slots) return fail_code(d, EE_RESOURCE_EXHAUSTED, NULL, "out of memory");
+  if (ks->off + size > s->ks_cap) {
+    size_t cap = s->ks_cap ? s->ks_cap : 1024;
+    while (cap < ks->off + size) cap *= 2;
+    uint32_t *t = realloc(s->ks, cap * sizeof *t);
+    if (!t) return fail_code(d, EE_RESOURCE_EXHAUSTED, NULL, "out of memory");
+    s->ks = t;
+    s->ks_cap = cap;
+  }
+  s->ks_len = ks->off + size;
+  uint32_t *slots = s->ks + ks->off;
+  memset(slots, 0, size * sizeof *slots);
   ks->mask = size - 1;
+  ks->built = true;
   for (size_t i = 0; i < n; i++) {
     size_t j = key_hash(entry_key(ents[i], kfd)) & ks->mask;
-    while (ks->slots[j]) j = (j + 1) & ks->mask;
-    ks->slots[j] = (uint32_t)i + 1;
+    while (slots[j]) j = (j + 1) & ks->mask;
+    slots[j] = (uint32_t)i + 1;
   }
   return 0;
 }
@@ -885,12 +1032,13 @@ static int key_set_dup(dec *d, key_set *ks, ProtobufCMessage **ents, size_t n,
     }
     return 0;
   }
-  if ((!ks->slots || n * 2 > ks->mask) && key_set_rebuild(d, ks, ents, n, kfd) != 0) return -1;
+  if ((!ks->built || n * 2 > ks->mask) && key_set_rebuild(d, ks, ents, n, kfd) != 0) return -1;
+  uint32_t *slots = d->s->ks + ks->off;
   size_t j = key_hash(k) & ks->mask;
-  for (; ks->slots[j]; j = (j + 1) & ks->mask) {
-    if (key_eq(entry_key(ents[ks->slots[j] - 1], kfd), k)) return 1;
+  for (; slots[j]; j = (j + 1) & ks->mask) {
+    if (key_eq(entry_key(ents[slots[j] - 1], kfd), k)) return 1;
   }
-  ks->slots[j] = (uint32_t)n + 1;
+  slots[j] = (uint32_t)n + 1;
   return 0;
 }
 
@@ -936,16 +1084,19 @@ static int read_map_key(dec *d, const ProtobufCFieldDescriptor *kfd, const str_t
   return 0;
 }
 
-/* One "key": value pair of a map; the entry is linked into the array before parsing. */
-static int parse_map_entry(dec *d, const eei_field *f, const eei_msg_info *child,
-                           ProtobufCMessage **ents, size_t *np, key_set *ks, const str_tok *key,
-                           const char *key_at) {
+/* One "key": value pair of a map onto the frame. */
+static int parse_map_entry(dec *d, const eei_field *f, const eei_msg_info *child, size_t base,
+                           size_t *n, key_set *ks, const str_tok *key, const char *key_at) {
   const ProtobufCFieldDescriptor *kfd = f->map_key, *vfd = f->map_value;
+  const size_t elem = sizeof(ProtobufCMessage *);
+  if (stk_reserve(d, elem) != 0) return -1;
   ProtobufCMessage *e = new_message(d, f->fd->descriptor);
   if (!e) return -1;
-  ents[(*np)++] = e;
+  ProtobufCMessage **ents = (ProtobufCMessage **)(d->s->stk + base);
+  ents[(*n)++] = e;
+  d->s->stk_len += elem;
   if (read_map_key(d, kfd, key, key_at, (char *)e + kfd->offset) != 0) return -1;
-  int dup = key_set_dup(d, ks, ents, *np - 1, kfd);
+  int dup = key_set_dup(d, ks, ents, *n - 1, kfd);
   if (dup < 0) return -1;
   if (dup) return fail(d, key_at, "duplicate map key \"%.*s\"", (int)key->raw_n, key->raw);
   if (expect(d, ':', "':'") != 0) return -1;
@@ -956,7 +1107,8 @@ static int parse_map_entry(dec *d, const eei_field *f, const eei_msg_info *child
   int rc = read_scalar(d, vfd, (char *)e + vfd->offset);
   if (rc == 1) { /* ignored unknown enum name: drop the entry */
     protobuf_c_message_free_unpacked(e, d->alloc);
-    (*np)--;
+    (*n)--;
+    d->s->stk_len -= elem;
     rc = 0;
   }
   return rc;
@@ -964,10 +1116,8 @@ static int parse_map_entry(dec *d, const eei_field *f, const eei_msg_info *child
 
 static int parse_map(dec *d, const eei_field *f, ProtobufCMessage *msg) {
   const ProtobufCFieldDescriptor *fd = f->fd;
-  size_t *np = &EEI_MEMBER(size_t, msg, fd->quantifier_offset);
-  void **arr = &EEI_MEMBER(void *, msg, fd->offset);
-  size_t cap = 0;
-  key_set ks = {NULL, 0};
+  size_t saved = d->s->stk_len, saved_ks = d->s->ks_len, base, n = 0;
+  key_set ks = {d->s->ks_len, 0, false};
   const eei_msg_info *child = NULL;
   int rc = -1;
   if (expect(d, '{', "'{' for a map field") != 0 || depth_enter(d) != 0) return -1;
@@ -978,12 +1128,12 @@ static int parse_map(dec *d, const eei_field *f, ProtobufCMessage *msg) {
     d->depth--;
     return 0;
   }
+  if (frame_open(d, &base) != 0) return -1;
   for (;;) {
     str_tok key;
-    if (*np == cap && array_grow(d, arr, *np, &cap, sizeof(ProtobufCMessage *)) != 0) goto done;
     const char *key_at = (peek(d), d->p);
     if (expect_string(d, &key, "a string key") != 0) goto done;
-    if (parse_map_entry(d, f, child, *arr, np, &ks, &key, key_at) != 0) {
+    if (parse_map_entry(d, f, child, base, &n, &ks, &key, key_at) != 0) {
       path_map_key(d, key.raw, key.raw_n);
       goto done;
     }
@@ -997,9 +1147,13 @@ static int parse_map(dec *d, const eei_field *f, ProtobufCMessage *msg) {
     }
   }
   d->depth--;
-  rc = 0;
+  rc = frame_commit(d, base, n, sizeof(ProtobufCMessage *),
+                    &EEI_MEMBER(size_t, msg, fd->quantifier_offset),
+                    &EEI_MEMBER(void *, msg, fd->offset));
 done:
-  free(ks.slots);
+  if (rc != 0) frame_free(d, PROTOBUF_C_TYPE_MESSAGE, base, n);
+  d->s->stk_len = saved;
+  d->s->ks_len = saved_ks;
   return rc;
 }
 
@@ -1069,6 +1223,7 @@ static int parse_object(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg, b
   uint64_t seen_small[8] = {0};
   uint64_t *seen = seen_small;
   bool type_seen = false;
+  unsigned hint = 0;
   int rc = -1;
   if (expect(d, '{', "'{'") != 0 || depth_enter(d) != 0) return -1;
   if (mi->n_fields > 512 && !(seen = calloc((mi->n_fields + 63) / 64, sizeof *seen)))
@@ -1081,7 +1236,14 @@ static int parse_object(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg, b
     str_tok key;
     const char *key_at = (peek(d), d->p);
     if (expect_string(d, &key, "a string key") != 0 || expect(d, ':', "':'") != 0) goto done;
-    int idx = eei_msg_info_find(mi, key.s, key.n);
+    /* Keys usually come in field order: try the field after the last one first. */
+    int idx;
+    const eei_field *hf = hint < mi->n_fields ? &mi->fields[hint] : NULL;
+    if (hf && hf->json_len == key.n && memcmp(hf->json_name, key.s, key.n) == 0)
+      idx = (int)hint;
+    else
+      idx = eei_msg_info_find(mi, key.s, key.n);
+    hint = (unsigned)idx + 1;
     if (idx < 0) {
       bool is_type = in_any && key.n == 5 && memcmp(key.s, "@type", 5) == 0;
       if (is_type && type_seen) {
@@ -1409,6 +1571,7 @@ ee_code ee_json_decode(const ProtobufCMessageDescriptor *desc, const char *json,
   d.base = d.p = json ? json : "";
   d.end = d.base + len;
   d.alloc = opts->allocator;
+  d.s = scratch_get();
   d.reg = opts->registry ? opts->registry : ee_json_default_registry();
   d.ignore_unknown = opts->ignore_unknown_fields;
   d.accept_wrappers = opts->accept_wrapper_objects;
@@ -1425,7 +1588,7 @@ ee_code ee_json_decode(const ProtobufCMessageDescriptor *desc, const char *json,
   if (rc == 0) rc = parse_body(&d, mi, msg);
   if (rc == 0 && (skip_ws(&d), d.p < d.end))
     rc = fail(&d, d.p, "unexpected data after the JSON value");
-  free(d.scratch);
+  scratch_trim(d.s);
   if (rc != 0) {
     protobuf_c_message_free_unpacked(msg, d.alloc);
     return report(&d, st);

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ee/wire.h"
 #include "json_internal.h"
@@ -21,7 +24,9 @@ typedef struct enc {
   bool proto_names, emit_defaults, enums_as_ints;
   int indent;
   int depth, max_depth;
-  size_t limit; /* the buffer's limit, checked here so the fast path honours it */
+  size_t limit;         /* the buffer's limit, checked here so the fast path honours it */
+  const char *last_url; /* the last Any type URL resolved, and its descriptor */
+  const ProtobufCMessageDescriptor *last_desc;
   /* first error */
   bool failed;
   ee_code code;
@@ -85,12 +90,34 @@ static inline void put_c(enc *e, char c) {
   e->b->data[e->b->len++] = c;
 }
 
-static inline void put_n(enc *e, const char *s, size_t n) {
-  memcpy(e->b->data + e->b->len, s, n);
+/* Short copies dominate (keys, numbers, small strings): overlapping word moves avoid a
+ * libc call for anything up to 16 bytes. */
+static inline __attribute__((always_inline)) void copy_small(char *d, const char *s, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; i++) d[i] = s[i];
+  } else {
+    memcpy(d, s, n);
+  }
+}
+
+static inline __attribute__((always_inline)) void put_n(enc *e, const char *s, size_t n) {
+  copy_small(e->b->data + e->b->len, s, n);
   e->b->len += n;
 }
 
-static int write_raw(enc *e, const char *s, size_t n) {
+static inline __attribute__((always_inline)) int write_raw(enc *e, const char *s, size_t n) {
   if (room(e, n) != 0) return -1;
   put_n(e, s, n);
   return 0;
@@ -112,7 +139,7 @@ static int open_container(enc *e, char c) {
 }
 
 /* Before each member or element: the comma, and in pretty mode a new line. */
-static int next_item(enc *e, size_t *count) {
+static inline int next_item(enc *e, size_t *count) {
   if (room(e, 1) != 0) return -1;
   if ((*count)++) put_c(e, ',');
   return e->indent ? newline_indent(e, e->depth) : 0;
@@ -124,7 +151,7 @@ static int close_container(enc *e, size_t count, char c) {
   return write_raw(e, &c, 1);
 }
 
-static int write_key_sep(enc *e) {
+static inline int write_key_sep(enc *e) {
   return e->indent ? write_raw(e, ": ", 2) : write_raw(e, ":", 1);
 }
 
@@ -162,13 +189,31 @@ static void put_escape(enc *e, unsigned char c) {
   e->b->len += 2;
 }
 
+/* The first byte at or after p that needs attention: '"', '\\', a control byte or a
+ * non-ASCII byte. */
+static inline const unsigned char *plain_run(const unsigned char *p, const unsigned char *end) {
+#ifdef __SSE2__
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x20);
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                             _mm_cmplt_epi8(v, ctl));
+    int bits = _mm_movemask_epi8(m);
+    if (bits) return p + __builtin_ctz((unsigned)bits);
+    p += 16;
+  }
+#endif
+  while (p < end && !k_esc[*p]) p++;
+  return p;
+}
+
 static int write_string(enc *e, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
   if (room(e, n + 2) != 0) return -1;
   put_c(e, '"');
   while (p < end) {
     const unsigned char *run = p;
-    while (p < end && !k_esc[*p]) p++;
+    p = plain_run(p, end);
     put_n(e, (const char *)run, (size_t)(p - run));
     if (p >= end) break;
     if (k_esc[*p] == 1) {
@@ -289,37 +334,28 @@ static int write_child(enc *e, const eei_msg_info *mi, const ProtobufCMessage *m
   return rc;
 }
 
-static bool is_present(const eei_field *f, const ProtobufCMessage *msg) {
-  const ProtobufCFieldDescriptor *fd = f->fd;
-  const char *p = (const char *)msg + fd->offset;
-  if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-    return EEI_MEMBER(size_t, msg, fd->quantifier_offset) != 0;
-  if (f->is_oneof) return EEI_MEMBER(uint32_t, msg, fd->quantifier_offset) == fd->id;
-  if (fd->type == PROTOBUF_C_TYPE_MESSAGE) return *(void *const *)p != NULL;
-  if (fd->label == PROTOBUF_C_LABEL_REQUIRED) return true;
-  if (fd->label == PROTOBUF_C_LABEL_OPTIONAL) {
-    if (fd->type == PROTOBUF_C_TYPE_STRING)
-      return *(void *const *)p != NULL && *(void *const *)p != fd->default_value;
-    return EEI_MEMBER(protobuf_c_boolean, msg, fd->quantifier_offset) != 0;
-  }
-  switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING: return *(char *const *)p && **(char *const *)p;
-    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)p)->len != 0;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: { /* bit test: -0.0 is present */
+static inline bool is_present(const eei_field *f, const ProtobufCMessage *msg) {
+  const char *p = (const char *)msg + f->fd->offset;
+  switch (f->presence) {
+    case EEI_PRESENT_COUNT: return EEI_MEMBER(size_t, msg, f->fd->quantifier_offset) != 0;
+    case EEI_PRESENT_ONEOF: return EEI_MEMBER(uint32_t, msg, f->fd->quantifier_offset) == f->fd->id;
+    case EEI_PRESENT_HAS: return EEI_MEMBER(protobuf_c_boolean, msg, f->fd->quantifier_offset) != 0;
+    case EEI_PRESENT_PTR: return *(void *const *)p != NULL;
+    case EEI_PRESENT_OPT_STRING:
+      return *(void *const *)p != NULL && *(void *const *)p != f->fd->default_value;
+    case EEI_PRESENT_STRING: return *(char *const *)p && **(char *const *)p;
+    case EEI_PRESENT_BYTES: return ((const ProtobufCBinaryData *)p)->len != 0;
+    case EEI_PRESENT_BITS64: { /* bit test: -0.0 is present */
       uint64_t v;
       memcpy(&v, p, 8);
       return v != 0;
     }
-    default: {
+    case EEI_PRESENT_BITS32: {
       uint32_t v;
       memcpy(&v, p, 4);
       return v != 0;
     }
+    default: return true;
   }
 }
 
@@ -435,6 +471,14 @@ static int write_member(enc *e, const eei_field *f, const ProtobufCMessage *msg,
  * and singular messages. */
 static int write_fields(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg,
                         size_t *count) {
+  if (mi->oneof_only && !e->emit_defaults) {
+    /* Every field is a member of one oneof (ValueNode and the like): go by the case. */
+    uint32_t id = EEI_MEMBER(uint32_t, msg, mi->fields[0].fd->quantifier_offset);
+    for (unsigned i = 0; id && i < mi->n_fields; i++) {
+      if (mi->fields[i].fd->id == id) return write_member(e, &mi->fields[i], msg, count);
+    }
+    return 0;
+  }
   size_t absent = 0;
   for (unsigned i = 0; i < mi->n_fields; i++) {
     const eei_field *f = &mi->fields[i];
@@ -557,17 +601,330 @@ static int write_wrapper(enc *e, const eei_msg_info *mi, const ProtobufCMessage 
   return write_scalar(e, f->fd, (const char *)msg + f->fd->offset);
 }
 
+/* ------------------------------------------------------------------ Any fast path
+ *
+ * An Any carries its message as wire bytes. Unpacking them with protobuf-c, printing the
+ * tree and freeing it costs more than the printing itself, so when the payload is in the
+ * canonical form every serializer writes (fields in number order, each repeated field in
+ * one run, no singular field twice, no two members of a oneof) and its type uses nothing
+ * but scalars, strings, bytes, enums, repeated fields and nested messages, Timestamps and
+ * Durations, the bytes are printed directly. Anything else, and any error, falls back to
+ * the general path, which then prints (or reports) exactly what it always does. */
+
+enum { STREAM_OK = 0, STREAM_FALLBACK = 1 };
+
+static inline int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  const uint8_t *q = *p;
+  if (q < end && *q < 0x80) {
+    *out = *q;
+    *p = q + 1;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && q < end; shift += 7) {
+    uint8_t b = *q++;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *out = v;
+      *p = q;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* One value of wire type wt: its bits (varint, fixed) or its span (length-delimited). */
+typedef struct wire_val {
+  uint64_t u;
+  const uint8_t *s;
+  size_t n;
+} wire_val;
+
+static int wire_read(int wt, const uint8_t **p, const uint8_t *end, wire_val *v) {
+  switch (wt) {
+    case 0: return wire_varint(p, end, &v->u);
+    case 1:
+      if (end - *p < 8) return -1;
+      memcpy(&v->u, *p, 8);
+      *p += 8;
+      return 0;
+    case 5: {
+      uint32_t w;
+      if (end - *p < 4) return -1;
+      memcpy(&w, *p, 4);
+      v->u = w;
+      *p += 4;
+      return 0;
+    }
+    case 2:
+      if (wire_varint(p, end, &v->u) != 0 || v->u > (uint64_t)(end - *p)) return -1;
+      v->s = *p;
+      v->n = (size_t)v->u;
+      *p += v->n;
+      return 0;
+    default: return -1;
+  }
+}
+
+/* The wire type a field's values use (packed repeated scalars aside). */
+static int field_wire_type(ProtobufCType t) {
+  switch (t) {
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FLOAT: return 5;
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return 1;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE: return 2;
+    default: return 0;
+  }
+}
+
+/* Prints a varint/fixed value as protobuf-c would have stored it. */
+static int write_wire_number(enc *e, const ProtobufCFieldDescriptor *fd, uint64_t u) {
+  union {
+    int32_t i32;
+    uint32_t u32;
+    int64_t i64;
+    uint64_t u64;
+    float f;
+    double d;
+    protobuf_c_boolean b;
+    int en;
+  } v;
+  switch (fd->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: v.u32 = (uint32_t)u; break;
+    case PROTOBUF_C_TYPE_SINT32: v.i32 = (int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1)); break;
+    case PROTOBUF_C_TYPE_SINT64: v.i64 = (int64_t)(u >> 1 ^ -(u & 1)); break;
+    case PROTOBUF_C_TYPE_FLOAT: {
+      uint32_t w = (uint32_t)u;
+      memcpy(&v.f, &w, 4);
+      break;
+    }
+    case PROTOBUF_C_TYPE_DOUBLE: memcpy(&v.d, &u, 8); break;
+    case PROTOBUF_C_TYPE_BOOL: v.b = u != 0; break;
+    case PROTOBUF_C_TYPE_ENUM: v.en = (int)(uint32_t)u; break;
+    default: v.u64 = u; break;
+  }
+  return write_scalar(e, fd, &v);
+}
+
+static bool wire_is_zero(const ProtobufCFieldDescriptor *fd, const wire_val *v) {
+  if (fd->type == PROTOBUF_C_TYPE_MESSAGE) return false;
+  if (field_wire_type(fd->type) == 2) return v->n == 0;
+  if (fd->type == PROTOBUF_C_TYPE_FLOAT || fd->type == PROTOBUF_C_TYPE_FIXED32 ||
+      fd->type == PROTOBUF_C_TYPE_SFIXED32 || fd->type == PROTOBUF_C_TYPE_INT32 ||
+      fd->type == PROTOBUF_C_TYPE_UINT32 || fd->type == PROTOBUF_C_TYPE_ENUM ||
+      fd->type == PROTOBUF_C_TYPE_SINT32)
+    return (uint32_t)v->u == 0;
+  return v->u == 0;
+}
+
+/* Can this type's own fields be streamed (children are checked when reached)? */
+static bool streamable(const eei_msg_info *mi) {
+  int st = atomic_load_explicit(&((eei_msg_info *)mi)->stream_state, memory_order_relaxed);
+  if (st) return st == 1;
+  bool ok = mi->wkt == EEI_WKT_NONE || mi->wkt == EEI_WKT_TIMESTAMP || mi->wkt == EEI_WKT_DURATION;
+  for (unsigned i = 0; ok && mi->wkt == EEI_WKT_NONE && i < mi->n_fields; i++) {
+    const eei_field *f = &mi->fields[i];
+    if (f->is_map || f->fd->label == PROTOBUF_C_LABEL_REQUIRED) ok = false;
+  }
+  atomic_store_explicit(&((eei_msg_info *)mi)->stream_state, ok ? 1 : 2, memory_order_relaxed);
+  return ok;
+}
+
+static int stream_message(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end);
+
+static int stream_value(enc *e, const eei_field *f, int wt, const wire_val *v) {
+  const ProtobufCFieldDescriptor *fd = f->fd;
+  switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING:
+      /* protobuf-c strings end at a NUL; let the general path print what it keeps */
+      if (memchr(v->s, 0, v->n)) return STREAM_FALLBACK;
+      return write_string(e, (const char *)v->s, v->n) != 0 ? STREAM_FALLBACK : STREAM_OK;
+    case PROTOBUF_C_TYPE_BYTES: {
+      ProtobufCBinaryData bd = {v->n, (uint8_t *)(uintptr_t)v->s};
+      return write_bytes(e, &bd) != 0 ? STREAM_FALLBACK : STREAM_OK;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+      const eei_msg_info *c = eei_field_child(f);
+      if (!c || !streamable(c)) return STREAM_FALLBACK;
+      return stream_message(e, c, v->s, v->s + v->n);
+    }
+    default: (void)wt; return write_wire_number(e, fd, v->u) != 0 ? STREAM_FALLBACK : STREAM_OK;
+  }
+}
+
+/* All consecutive entries of repeated field f (first one already read) as one array. */
+static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wire_val *v,
+                           const uint8_t **pp, const uint8_t *end, size_t *elems) {
+  int fwt = field_wire_type(f->fd->type);
+  size_t n = 0;
+  for (;;) {
+    if (wt == 2 && fwt != 2) { /* packed scalars */
+      const uint8_t *q = v->s, *qe = v->s + v->n;
+      while (q < qe) {
+        wire_val x;
+        if (wire_read(fwt, &q, qe, &x) != 0) return STREAM_FALLBACK;
+        if (next_item(e, &n) != 0 || stream_value(e, f, fwt, &x) != STREAM_OK)
+          return STREAM_FALLBACK;
+      }
+    } else if (wt == fwt) {
+      if (next_item(e, &n) != 0 || stream_value(e, f, wt, v) != STREAM_OK) return STREAM_FALLBACK;
+    } else {
+      return STREAM_FALLBACK;
+    }
+    const uint8_t *q = *pp;
+    uint64_t t;
+    if (q >= end || wire_varint(&q, end, &t) != 0 || (t >> 3) != (tag >> 3)) break;
+    wt = (int)(t & 7);
+    if (wire_read(wt, &q, end, v) != 0) return STREAM_FALLBACK;
+    *pp = q;
+  }
+  *elems = n;
+  return STREAM_OK;
+}
+
+/* The members of a canonical payload into an open object (count members so far). */
+static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end,
+                         size_t *count) {
+  const ProtobufCMessageDescriptor *desc = mi->desc;
+  uint32_t last = 0;
+  unsigned cursor = 0;
+  unsigned oneofs_seen[8];
+  size_t n_oneofs = 0;
+  while (p < end) {
+    uint64_t tag;
+    wire_val v;
+    if (wire_varint(&p, end, &tag) != 0) return STREAM_FALLBACK;
+    uint32_t num = (uint32_t)(tag >> 3);
+    int wt = (int)(tag & 7);
+    if (num == 0 || tag >> 32 || wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
+    if (num <= last) {
+      if (num == last || protobuf_c_message_descriptor_get_field(desc, num)) return STREAM_FALLBACK;
+      continue; /* an unknown field out of order is harmless */
+    }
+    last = num; /* also for unknown fields, so a known one after them is caught above */
+    /* fields are sorted by number and so is the payload: walk forward */
+    while (cursor < mi->n_fields && mi->fields[cursor].fd->id < num) cursor++;
+    if (cursor == mi->n_fields || mi->fields[cursor].fd->id != num) continue; /* unknown */
+    const eei_field *f = &mi->fields[cursor];
+    const ProtobufCFieldDescriptor *fd = f->fd;
+    if (f->is_oneof) {
+      for (size_t i = 0; i < n_oneofs; i++)
+        if (oneofs_seen[i] == fd->quantifier_offset) return STREAM_FALLBACK;
+      if (n_oneofs == 8) return STREAM_FALLBACK;
+      oneofs_seen[n_oneofs++] = fd->quantifier_offset;
+    }
+    bool repeated = fd->label == PROTOBUF_C_LABEL_REPEATED;
+    if (!repeated) {
+      if (wt != field_wire_type(fd->type)) return STREAM_FALLBACK;
+      if (fd->label == PROTOBUF_C_LABEL_NONE && !f->is_oneof && wire_is_zero(fd, &v)) continue;
+    }
+    size_t mark = e->b->len, before = *count;
+    if (next_item(e, count) != 0 ||
+        (e->proto_names ? write_raw(e, f->enc_proto, f->enc_proto_len)
+                        : write_raw(e, f->enc_json, f->enc_json_len)) != 0 ||
+        write_key_sep(e) != 0)
+      return STREAM_FALLBACK;
+    if (!repeated) {
+      if (stream_value(e, f, wt, &v) != STREAM_OK) return STREAM_FALLBACK;
+      continue;
+    }
+    size_t elems = 0;
+    if (open_container(e, '[') != 0 || stream_repeated(e, f, tag, wt, &v, &p, end, &elems) != 0 ||
+        close_container(e, elems, ']') != 0)
+      return STREAM_FALLBACK;
+    if (elems == 0) { /* an empty packed run: protobuf-c would hold no elements */
+      e->b->len = mark;
+      *count = before;
+    }
+    /* a later run of the same field has a number <= last and falls back */
+  }
+  return STREAM_OK;
+}
+
+static int stream_time(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end) {
+  int64_t sec = 0;
+  int32_t nanos = 0;
+  while (p < end) {
+    uint64_t tag;
+    wire_val v;
+    if (wire_varint(&p, end, &tag) != 0 || wire_read((int)(tag & 7), &p, end, &v) != 0)
+      return STREAM_FALLBACK;
+    if (tag == (1 << 3))
+      sec = (int64_t)v.u;
+    else if (tag == (2 << 3))
+      nanos = (int32_t)(uint32_t)v.u;
+    else if ((tag >> 3) == 1 || (tag >> 3) == 2)
+      return STREAM_FALLBACK;
+  }
+  char tmp[48];
+  size_t n = mi->wkt == EEI_WKT_DURATION ? eei_format_duration(sec, nanos, tmp)
+                                         : eei_format_timestamp(sec, nanos, tmp);
+  if (!n || room(e, n + 2) != 0) return STREAM_FALLBACK;
+  put_c(e, '"');
+  put_n(e, tmp, n);
+  put_c(e, '"');
+  return STREAM_OK;
+}
+
+static int stream_message(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end) {
+  if (mi->wkt != EEI_WKT_NONE) return stream_time(e, mi, p, end);
+  size_t count = 0;
+  if (open_container(e, '{') != 0 || stream_fields(e, mi, p, end, &count) != STREAM_OK ||
+      close_container(e, count, '}') != 0)
+    return STREAM_FALLBACK;
+  return STREAM_OK;
+}
+
+/* Tries the fast path for an Any's payload; on fallback the output and the error state
+ * are as they were. */
+static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url,
+                      const ProtobufCBinaryData *val) {
+  if (e->emit_defaults || inner_mi->wkt != EEI_WKT_NONE || !streamable(inner_mi))
+    return STREAM_FALLBACK;
+  size_t mark = e->b->len, path_start = e->path_start;
+  int depth = e->depth;
+  size_t count = 1;
+  const uint8_t *p = val->data ? val->data : (const uint8_t *)"";
+  if (open_container(e, '{') == 0 && (!e->indent || newline_indent(e, e->depth) == 0) &&
+      write_raw(e, "\"@type\"", 7) == 0 && write_key_sep(e) == 0 && write_cstr(e, url) == 0 &&
+      stream_fields(e, inner_mi, p, p + val->len, &count) == STREAM_OK &&
+      close_container(e, count, '}') == 0)
+    return STREAM_OK;
+  e->b->len = mark;
+  e->depth = depth;
+  e->failed = false;
+  e->path_start = path_start;
+  e->path_cut = false;
+  return STREAM_FALLBACK;
+}
+
 static int write_any(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg) {
   const char *url = EEI_MEMBER(char *, msg, wkt_field(mi, 1)->fd->offset);
   const ProtobufCBinaryData *val =
       &EEI_MEMBER(ProtobufCBinaryData, msg, wkt_field(mi, 2)->fd->offset);
   if ((!url || !*url) && val->len == 0) return write_raw(e, "{}", 2);
-  const ProtobufCMessageDescriptor *desc = url ? ee_json_registry_find(e->reg, url) : NULL;
+  const ProtobufCMessageDescriptor *desc;
+  if (url && e->last_url && strcmp(url, e->last_url) == 0) {
+    desc = e->last_desc; /* Any lists usually repeat one type */
+  } else {
+    desc = url ? ee_json_registry_find(e->reg, url) : NULL;
+    e->last_url = url;
+    e->last_desc = desc;
+  }
   if (!desc)
     return efail(e, EE_INVALID_ARGUMENT, "Any type \"%s\" is not in the type registry",
                  url ? url : "");
   const eei_msg_info *inner_mi = eei_msg_info_get(desc);
   if (!inner_mi) return efail(e, EE_RESOURCE_EXHAUSTED, "out of memory");
+  if (stream_any(e, inner_mi, url, val) == STREAM_OK) return 0;
   ProtobufCMessage *inner = NULL;
   ee_status st;
   int budget = e->max_depth - e->depth;

@@ -122,6 +122,26 @@ static bool is_map_field(const ProtobufCMessageDescriptor *parent,
   return strcmp(s, "Entry") == 0;
 }
 
+static uint8_t presence_of(const ProtobufCFieldDescriptor *fd, bool oneof) {
+  if (fd->label == PROTOBUF_C_LABEL_REPEATED) return EEI_PRESENT_COUNT;
+  if (oneof) return EEI_PRESENT_ONEOF;
+  if (fd->type == PROTOBUF_C_TYPE_MESSAGE) return EEI_PRESENT_PTR;
+  if (fd->label == PROTOBUF_C_LABEL_REQUIRED) return EEI_PRESENT_ALWAYS;
+  if (fd->label == PROTOBUF_C_LABEL_OPTIONAL)
+    return fd->type == PROTOBUF_C_TYPE_STRING ? EEI_PRESENT_OPT_STRING : EEI_PRESENT_HAS;
+  switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING: return EEI_PRESENT_STRING;
+    case PROTOBUF_C_TYPE_BYTES: return EEI_PRESENT_BYTES;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return EEI_PRESENT_BITS64;
+    default: return EEI_PRESENT_BITS32;
+  }
+}
+
 static char *quoted(const char *name, size_t len) {
   char *q = malloc(len + 3);
   if (!q) return NULL;
@@ -195,6 +215,7 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
     f->map_key = &e->fields[0];
     f->map_value = &e->fields[1];
   }
+  f->presence = presence_of(fd, f->is_oneof);
   atomic_init(&f->child, NULL);
   return true;
 }
@@ -219,6 +240,12 @@ static eei_msg_info *info_build(const ProtobufCMessageDescriptor *d) {
     const eei_field *f = &mi->fields[i];
     name_insert(mi, f->json_name, f->json_len, (int)i);
     name_insert(mi, f->fd->name, f->name_len, (int)i);
+  }
+  mi->oneof_only = d->n_fields > 0;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    if (!mi->fields[i].is_oneof ||
+        mi->fields[i].fd->quantifier_offset != mi->fields[0].fd->quantifier_offset)
+      mi->oneof_only = false;
   }
   return mi;
 fail:

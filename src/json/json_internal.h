@@ -28,6 +28,20 @@ typedef enum eei_wkt {
 
 struct eei_msg_info;
 
+/* How the encoder tells whether a field is set. */
+typedef enum eei_presence {
+  EEI_PRESENT_ALWAYS = 0, /* proto2 required */
+  EEI_PRESENT_COUNT,      /* repeated: n > 0 */
+  EEI_PRESENT_ONEOF,      /* case == number */
+  EEI_PRESENT_HAS,        /* proto2 optional scalar: has_ flag */
+  EEI_PRESENT_PTR,        /* message: non-NULL */
+  EEI_PRESENT_OPT_STRING, /* proto2 optional string: non-NULL, not the default */
+  EEI_PRESENT_STRING,     /* proto3 string: non-empty */
+  EEI_PRESENT_BYTES,      /* proto3 bytes: non-empty */
+  EEI_PRESENT_BITS64,     /* proto3 64-bit scalar: any bit set (so -0.0 counts) */
+  EEI_PRESENT_BITS32
+} eei_presence;
+
 /* Everything the codec needs about one field, computed once per descriptor. */
 typedef struct eei_field {
   const ProtobufCFieldDescriptor *fd;
@@ -39,6 +53,7 @@ typedef struct eei_field {
   bool is_map;
   bool is_null_enum; /* enum type google.protobuf.NullValue (JSON null) */
   bool is_oneof;
+  uint8_t presence;                                    /* eei_presence */
   const ProtobufCFieldDescriptor *map_key, *map_value; /* when is_map */
   /* Info of the message type (of the map value for maps), resolved on first use. */
   _Atomic(const struct eei_msg_info *) child;
@@ -52,10 +67,12 @@ typedef struct eei_name_slot {
 typedef struct eei_msg_info {
   const ProtobufCMessageDescriptor *desc;
   eei_wkt wkt;
+  bool oneof_only; /* every field belongs to the same oneof */
   unsigned n_fields;
   eei_field *fields;
   uint32_t name_mask; /* name table: both spellings of every field */
   eei_name_slot *names;
+  _Atomic int stream_state; /* encoder's Any fast path: 0 unknown, 1 usable, 2 not */
 } eei_msg_info;
 
 /* The info for desc, built on first use and kept for the life of the process.

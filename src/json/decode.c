@@ -10,6 +10,7 @@
  * Error paths cost nothing on success: each level prepends its own segment (field key,
  * [index], ["map key"]) to the path while the error unwinds. */
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -33,7 +34,82 @@ typedef struct scratch {
   size_t stk_len, stk_cap;
   uint32_t *ks;
   size_t ks_len, ks_cap;
+  struct arena_chunk *arena_first, *arena_cur; /* for messages inside Any, see parse_any */
 } scratch;
+
+/* A bump allocator over reusable chunks. The message an Any holds is built only to be
+ * packed into bytes and dropped, so it comes from here: no malloc per node, and no
+ * free_unpacked walk afterwards, just a reset to the mark taken before. */
+typedef struct arena_chunk {
+  struct arena_chunk *next;
+  size_t size, used;
+  max_align_t data[];
+} arena_chunk;
+
+typedef struct arena_mark {
+  arena_chunk *chunk;
+  size_t used;
+} arena_mark;
+
+static void *arena_alloc(void *data, size_t n) {
+  scratch *s = data;
+  n = (n + 15) & ~(size_t)15;
+  arena_chunk *c = s->arena_cur;
+  while (c && c->used + n > c->size) {
+    c = c->next;
+    if (c) c->used = 0;
+  }
+  if (!c) {
+    size_t size = n > ((size_t)64 << 10) ? n : (size_t)64 << 10;
+    c = malloc(sizeof *c + size);
+    if (!c) return NULL;
+    c->size = size;
+    c->used = 0;
+    /* link after the current chunk so later chunks stay reusable */
+    if (s->arena_cur) {
+      c->next = s->arena_cur->next;
+      s->arena_cur->next = c;
+    } else {
+      c->next = s->arena_first;
+      s->arena_first = c;
+    }
+  }
+  s->arena_cur = c;
+  void *p = (char *)c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+static void arena_free(void *data, void *p) {
+  (void)data, (void)p; /* everything goes at once, by arena_reset */
+}
+
+static arena_mark arena_get_mark(scratch *s) {
+  if (!s->arena_first) { /* so that a mark always names a chunk */
+    arena_chunk *c = malloc(sizeof *c + ((size_t)64 << 10));
+    if (c) {
+      c->next = NULL;
+      c->size = (size_t)64 << 10;
+      c->used = 0;
+      s->arena_first = s->arena_cur = c;
+    }
+  }
+  arena_mark m = {s->arena_cur, s->arena_cur ? s->arena_cur->used : 0};
+  return m;
+}
+
+static void arena_reset(scratch *s, arena_mark m) {
+  s->arena_cur = m.chunk;
+  if (m.chunk) m.chunk->used = m.used;
+}
+
+static void arena_release(scratch *s) {
+  for (arena_chunk *c = s->arena_first, *n; c; c = n) {
+    n = c->next;
+    free(c);
+  }
+  s->arena_first = s->arena_cur = NULL;
+}
 
 #define EEI_SCRATCH_KEEP ((size_t)1 << 20)
 
@@ -44,6 +120,7 @@ static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
 
 static void scratch_release(void *p) {
   scratch *s = p;
+  arena_release(s);
   free(s->str);
   free(s->stk);
   free(s->ks);
@@ -65,6 +142,11 @@ static scratch *scratch_get(void) {
 
 static void scratch_trim(scratch *s) {
   s->stk_len = s->ks_len = 0;
+  size_t arena_bytes = 0;
+  for (arena_chunk *c = s->arena_first; c; c = c->next) arena_bytes += c->size;
+  if (arena_bytes > EEI_SCRATCH_KEEP) arena_release(s);
+  s->arena_cur = s->arena_first;
+  if (s->arena_cur) s->arena_cur->used = 0;
   if (s->str_cap > EEI_SCRATCH_KEEP) {
     free(s->str);
     s->str = NULL;
@@ -243,6 +325,7 @@ static inline void skip_ws(dec *d) {
 
 /* Next significant byte, or 0 at the end of input. */
 static inline char peek(dec *d) {
+  if (d->p < d->end && (unsigned char)*d->p > ' ') return *d->p; /* compact JSON */
   skip_ws(d);
   return d->p < d->end ? *d->p : 0;
 }
@@ -1220,8 +1303,10 @@ static bool seen_test_set(uint64_t *seen, unsigned i) {
 
 /* The members of one JSON object. In an Any (any != NULL) the "@type" key is skipped. */
 static int parse_object(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg, bool in_any) {
-  uint64_t seen_small[8] = {0};
+  uint64_t seen_small[8];
   uint64_t *seen = seen_small;
+  /* only the words this message's fields can use */
+  memset(seen_small, 0, ((mi->n_fields + 63) / 64 < 8 ? (mi->n_fields + 63) / 64 : 8) * 8);
   bool type_seen = false;
   unsigned hint = 0;
   int rc = -1;
@@ -1521,15 +1606,20 @@ static int parse_any(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg) {
   memcpy(url, type.s, type.n);
   type.s = url;
   const eei_msg_info *inner_mi = eei_msg_info_get(desc);
+  /* The inner message lives in the arena until it is packed. */
+  ProtobufCAllocator arena = {arena_alloc, arena_free, d->s};
+  ProtobufCAllocator *outer = d->alloc;
+  arena_mark mark = arena_get_mark(d->s);
+  d->alloc = &arena;
   ProtobufCMessage *inner = inner_mi ? new_message(d, desc) : NULL;
   int rc = -1;
   if (!inner_mi) fail_code(d, EE_RESOURCE_EXHAUSTED, NULL, "out of memory");
-  if (inner) {
+  if (inner)
     rc = inner_mi->wkt != EEI_WKT_NONE ? parse_any_wkt_object(d, inner_mi, inner)
                                        : parse_object(d, inner_mi, inner, true);
-    if (rc == 0) rc = any_pack(d, mi, msg, inner, &type);
-    protobuf_c_message_free_unpacked(inner, d->alloc);
-  }
+  d->alloc = outer;
+  if (rc == 0) rc = any_pack(d, mi, msg, inner, &type);
+  arena_reset(d->s, mark);
   if (url != small) free(url);
   return rc;
 }

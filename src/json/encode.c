@@ -132,7 +132,7 @@ static int newline_indent(enc *e, int level) {
   return 0;
 }
 
-static int open_container(enc *e, char c) {
+static inline int open_container(enc *e, char c) {
   if (++e->depth > e->max_depth)
     return efail(e, EE_INVALID_ARGUMENT, "message nests deeper than the limit of %d", e->max_depth);
   return write_raw(e, &c, 1);
@@ -145,7 +145,7 @@ static inline int next_item(enc *e, size_t *count) {
   return e->indent ? newline_indent(e, e->depth) : 0;
 }
 
-static int close_container(enc *e, size_t count, char c) {
+static inline int close_container(enc *e, size_t count, char c) {
   e->depth--;
   if (e->indent && count && newline_indent(e, e->depth) != 0) return -1;
   return write_raw(e, &c, 1);
@@ -323,7 +323,7 @@ static int write_scalar(enc *e, const ProtobufCFieldDescriptor *fd, const void *
 static int write_message(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg);
 
 /* A NULL sub-message prints as its type's default instance, as json_format would. */
-static int write_child(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg) {
+static inline int write_child(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg) {
   if (!mi) return efail(e, EE_RESOURCE_EXHAUSTED, "out of memory");
   if (msg) return write_message(e, mi, msg);
   ProtobufCMessage *tmp = malloc(mi->desc->sizeof_message);
@@ -453,11 +453,16 @@ static int write_field_value(enc *e, const eei_field *f, const ProtobufCMessage 
 }
 
 static int write_member(enc *e, const eei_field *f, const ProtobufCMessage *msg, size_t *count) {
-  if (next_item(e, count) != 0) return -1;
-  if (e->proto_names ? write_raw(e, f->enc_proto, f->enc_proto_len)
-                     : write_raw(e, f->enc_json, f->enc_json_len))
-    return -1;
-  if (write_key_sep(e) != 0) return -1;
+  const char *key = e->proto_names ? f->enc_proto : f->enc_json;
+  size_t n = e->proto_names ? f->enc_proto_len : f->enc_json_len;
+  if (e->indent) {
+    if (next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0) return -1;
+  } else { /* compact: ',' "key" ':' in one go */
+    if (room(e, n + 2) != 0) return -1;
+    if ((*count)++) put_c(e, ',');
+    put_n(e, key, n);
+    put_c(e, ':');
+  }
   if (write_field_value(e, f, msg) != 0) {
     path_field(e, f);
     return -1;

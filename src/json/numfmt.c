@@ -92,7 +92,9 @@ static bool shortest_fast(double v, double max_m, bool as_float, digits *out) {
     if (m >= max_m) return false;
     /* m is rounded, so the nearest integer to the exact product may be a neighbour. */
     double r0 = nearbyint(m);
-    for (int delta = 0; delta < 3; delta++) {
+    /* neighbours matter only when the rounded product sits near a half */
+    int tries = fabs(m - r0) > 0.49 ? 3 : 1;
+    for (int delta = 0; delta < tries; delta++) {
       double r = r0 + (delta == 0 ? 0 : delta == 1 ? -1 : 1);
       if (r <= 0 || r >= max_m) continue;
       double back = r / k_pow10[k];

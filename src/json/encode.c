@@ -24,8 +24,8 @@ typedef struct enc {
   bool proto_names, emit_defaults, enums_as_ints;
   int indent;
   int depth, max_depth;
-  size_t limit;         /* the buffer's limit, checked here so the fast path honours it */
-  const char *last_url; /* the last Any type URL resolved, and its descriptor */
+  size_t limit;       /* the buffer's limit, checked here so the fast path honours it */
+  char last_url[192]; /* the last Any type URL resolved, and its descriptor */
   const ProtobufCMessageDescriptor *last_desc;
   /* first error */
   bool failed;
@@ -916,13 +916,19 @@ static int write_any(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg
   const ProtobufCBinaryData *val =
       &EEI_MEMBER(ProtobufCBinaryData, msg, wkt_field(mi, 2)->fd->offset);
   if ((!url || !*url) && val->len == 0) return write_raw(e, "{}", 2);
+  /* Any lists usually repeat one type: remember the last one (a copy, since the URL may
+   * belong to a message unpacked and freed inside an earlier Any). */
   const ProtobufCMessageDescriptor *desc;
-  if (url && e->last_url && strcmp(url, e->last_url) == 0) {
-    desc = e->last_desc; /* Any lists usually repeat one type */
+  size_t url_len = url ? strlen(url) : 0;
+  if (url && e->last_desc && strcmp(url, e->last_url) == 0) {
+    desc = e->last_desc;
   } else {
     desc = url ? ee_json_registry_find(e->reg, url) : NULL;
-    e->last_url = url;
-    e->last_desc = desc;
+    e->last_desc = NULL;
+    if (desc && url_len < sizeof e->last_url) {
+      memcpy(e->last_url, url, url_len + 1);
+      e->last_desc = desc;
+    }
   }
   if (!desc)
     return efail(e, EE_INVALID_ARGUMENT, "Any type \"%s\" is not in the type registry",

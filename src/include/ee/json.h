@@ -13,7 +13,51 @@
  *   "<json path>: <reason> (byte <offset>)"
  * where the path looks like `expression.values["0"].functionInvocationValue.arguments`
  * (empty for the root, in which case the message is "<reason> (byte <offset>)"). Encode
- * errors have no byte offset. */
+ * errors have no byte offset. The offset is 0-based, of the token at fault; path segments
+ * are keys as written in the input, [i] for array elements and ["k"] for map keys.
+ * Codes: EE_INVALID_ARGUMENT for bad input, EE_RESOURCE_EXHAUSTED for the size limits
+ * (max_input, the output buffer's limit) and out of memory.
+ *
+ * Output form (ee_json_encode). Where the mapping leaves a choice, json_format's:
+ *  - members in field-number order (with emit_defaults: the set fields, then the unset
+ *    ones, also by number; json_format orders the unset ones by declaration, which
+ *    protobuf-c descriptors do not record); compact separators "," and ":" (indent N:
+ *    json.dumps(indent=N) layout, ": " after keys);
+ *  - int64/uint64/fixed64/sfixed64/sint64 as quoted decimals, 32-bit integers as numbers;
+ *  - double: the shortest text that reads back to the same double, in Python repr style
+ *    ("1.0", "0.1", "1e-05", "1e+16", "-0.0"); float: json_format's rule, the fewest
+ *    digits from 6 to 9 that read back to the same float, in the same style
+ *    ("0.1", "3.4028235e+38"); NaN and infinities as "NaN", "Infinity", "-Infinity";
+ *    -0.0 counts as set and prints as -0.0;
+ *  - strings as raw UTF-8; only '"', '\\' and control characters are escaped (\b \f \n
+ *    \r \t, others as a lower-case \u00XX escape), i.e. json.dumps(ensure_ascii=False);
+ *    a string that is not valid UTF-8 is an error;
+ *  - bytes as standard base64 with padding; enums by name (the number when it has none);
+ *  - Timestamp in UTC with "Z" and 0, 3, 6 or 9 fractional digits; Duration likewise with
+ *    "s"; Any with "@type" first.
+ *
+ * Input (ee_json_decode) is strict RFC 8259 JSON plus the mapping's leniencies: both
+ * field spellings; int64 as number or string; integers in exponent or fraction form when
+ * integral ("1e3", "1.0"); numbers inside strings follow the JSON number grammar;
+ * enums by name or number (quoted or not; unknown numbers are kept); bytes in standard
+ * or URL-safe base64, padded or not (a partial pad is refused); map keys parsed per key
+ * type; a float that rounds to a finite float is accepted (json_format refuses values
+ * above FLT_MAX even when they round to it). Refused: duplicate keys (also two spellings
+ * of one field, and map keys equal after parsing, like "1" and "1.0"), two members of a
+ * oneof, invalid UTF-8, lone surrogates, unescaped control characters, trailing data,
+ * nesting deeper than max_depth (objects and arrays; the root object is depth 1), and
+ * an escaped NUL character in a string field or string map key (protobuf-c strings are
+ * NUL-terminated).
+ *
+ * Limits: the encoder refuses output nested deeper than EE_JSON_DEFAULT_MAX_DEPTH, so
+ * whatever it prints decodes with the default options. Any payloads go through the
+ * depth-checked ee_wire_unpack (ee/wire.h) with the remaining depth, or are printed
+ * straight from their canonical wire bytes.
+ *
+ * Threads: encode and decode are reentrant and thread-safe; per-descriptor tables are
+ * built once on first use (locked) and read without locks afterwards. Each thread keeps a
+ * small scratch area between decode calls (released at thread exit, or after a call that
+ * grew it past 1 MiB). */
 #ifndef EE_JSON_H
 #define EE_JSON_H
 

@@ -1619,7 +1619,9 @@ static int parse_any(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg) {
                                        : parse_object(d, inner_mi, inner, true);
   d->alloc = outer;
   if (rc == 0) rc = any_pack(d, mi, msg, inner, &type);
-  arena_reset(d->s, mark);
+  /* An Any nested in another Any's message packs into the arena too (outer is the arena
+   * then): its bytes must live until the outermost Any is packed, which resets for all. */
+  if (!outer || outer->alloc != arena_alloc) arena_reset(d->s, mark);
   if (url != small) free(url);
   return rc;
 }

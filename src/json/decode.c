@@ -941,6 +941,7 @@ static int frame_open(dec *d, size_t *base) {
 
 /* Frees elements that never reached the message (error paths). */
 static void frame_free(dec *d, ProtobufCType type, size_t base, size_t n) {
+  if (n == 0) return; /* the stack may not even exist yet */
   char *p = d->s->stk + base;
   for (size_t i = 0; i < n; i++) {
     switch (type) {

@@ -604,6 +604,31 @@ static void test_threads(void) {
   }
 }
 
+/* A thread whose first decode fails inside an array or a map, before its scratch stack
+ * exists (UBSan once caught pointer arithmetic on the missing stack here). */
+static void *fresh_thread(void *arg) {
+  (void)arg;
+  static const char *const inputs[] = {"{\"repeatedInt32\":[x]}", "{\"mapStringString\":{1}}",
+                                       "{\"repeatedNestedMessage\":[{\"a\":\"b\"}]}"};
+  long bad = 0;
+  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+    ProtobufCMessage *m = NULL;
+    ee_status st;
+    if (ee_json_decode(&eetest__test_all_types__descriptor, inputs[i], strlen(inputs[i]), NULL, &m,
+                       &st) != EE_INVALID_ARGUMENT)
+      bad++;
+  }
+  return (void *)bad;
+}
+
+static void test_fresh_thread(void) {
+  pthread_t t;
+  void *bad;
+  pthread_create(&t, NULL, fresh_thread, NULL);
+  pthread_join(t, &bad);
+  check(bad == NULL, "fresh thread: %ld unexpected results", (long)bad);
+}
+
 /* A large map exercises the hashed duplicate-key check. */
 static void test_big_map(void) {
   ee_buf b = EE_BUF_INIT;
@@ -641,6 +666,7 @@ int main(int argc, char **argv) {
   test_wire_depth();
   test_any_depth();
   test_threads();
+  test_fresh_thread();
   test_big_map();
   ee_json_registry_free(g_reg);
   printf("json_unit: %d checks passed, %d failed\n", g_pass, g_fail);

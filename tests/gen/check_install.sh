@@ -42,3 +42,11 @@ cmake -S "$prefix/cm" -B "$prefix/cm/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/
 cmake --build "$prefix/cm/build" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$prefix/cm/build/app" | grep -q "eeclient ok" || { echo "FAIL: find_package app"; exit 1; }
 echo "ok: find_package(eeclient)"
+
+# README's library example, as written there, against the install.
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Werror -o "$prefix/readme_example" "$here/readme_example.c" $(pkg-config --cflags --libs eeclient)
+out=$(LD_LIBRARY_PATH="$libdir" "$prefix/readme_example")
+echo "$out" | head -1 | grep -qx 'POST /v1/projects/my-proj/image:export' || { echo "FAIL: README example: $out"; exit 1; }
+echo "$out" | grep -q '"maxPixels":"1000000"' || { echo "FAIL: README example body: $out"; exit 1; }
+echo "ok: README library example"

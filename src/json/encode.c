@@ -26,6 +26,7 @@ typedef struct enc {
   int depth, max_depth;
   size_t limit;       /* the buffer's limit, checked here so the fast path honours it */
   char last_url[192]; /* the last Any type URL resolved, and its descriptor */
+  size_t last_url_len;
   const ProtobufCMessageDescriptor *last_desc;
   /* first error */
   bool failed;
@@ -189,46 +190,114 @@ static void put_escape(enc *e, unsigned char c) {
   e->b->len += 2;
 }
 
-/* The first byte at or after p that needs attention: '"', '\\', a control byte or a
- * non-ASCII byte. */
-static inline const unsigned char *plain_run(const unsigned char *p, const unsigned char *end) {
+/* Strings are copied in blocks while they are scanned; the copy may run up to this many
+ * bytes past the string's end (overwritten by what follows), so room is reserved for it. */
+#define EEI_STRING_SLACK 16
+
+enum { STRING_OK = 0, STRING_NUL = 1 };
+
 #ifdef __SSE2__
+/* Bits set where a byte of v needs attention: '"', '\\', a control or a non-ASCII byte
+ * (the signed compare puts bytes >= 0x80 below 0x20). */
+static inline unsigned special_bits(__m128i v) {
   const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x20);
-  while (end - p >= 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                             _mm_cmplt_epi8(v, ctl));
-    int bits = _mm_movemask_epi8(m);
-    if (bits) return p + __builtin_ctz((unsigned)bits);
-    p += 16;
-  }
+  __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                           _mm_cmplt_epi8(v, ctl));
+  return (unsigned)_mm_movemask_epi8(m);
+}
 #endif
-  while (p < end && !k_esc[*p]) p++;
-  return p;
+
+/* Whether any of the 8 bytes in x needs attention (the classic has-zero-byte tricks). */
+static inline bool special_in8(uint64_t x) {
+  const uint64_t lo = 0x0101010101010101u, hi = 0x8080808080808080u;
+  uint64_t q = x ^ (lo * '"'), b = x ^ (lo * '\\');
+  return ((x | ((x - lo * 0x20) & ~x) | ((q - lo) & ~q) | ((b - lo) & ~b)) & hi) != 0;
 }
 
-static int write_string(enc *e, const char *s, size_t n) {
+/* Copies the plain bytes from *pp (none of '"', '\\', controls, non-ASCII) to *op and
+ * stops at the first byte that is not plain, or at end. With blocks, the output has room
+ * for the rest of the input plus EEI_STRING_SLACK and is copied in blocks. */
+static inline __attribute__((always_inline)) void copy_plain(const unsigned char **pp,
+                                                             const unsigned char *end, char **op,
+                                                             bool blocks) {
+  const unsigned char *p = *pp;
+  char *o = *op;
+#ifdef __SSE2__
+  while (blocks && end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    _mm_storeu_si128((__m128i *)(void *)o, v);
+    unsigned bits = special_bits(v);
+    if (bits) {
+      unsigned k = (unsigned)__builtin_ctz(bits);
+      *pp = p + k;
+      *op = o + k;
+      return;
+    }
+    p += 16;
+    o += 16;
+  }
+#endif
+  while (blocks && end - p >= 8) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    memcpy(o, &x, 8);
+    if (special_in8(x)) break;
+    p += 8;
+    o += 8;
+  }
+  while (p < end && !k_esc[*p]) *o++ = (char)*p++;
+  *pp = p;
+  *op = o;
+}
+
+/* Room for need more bytes; *blocks says whether the slack for block copies is there too
+ * (it is not counted against the buffer's limit, so near the limit it may be missing). */
+static inline int string_room(enc *e, size_t need, bool *blocks) {
+  if (room(e, need) != 0) return -1;
+  *blocks = e->b->cap - e->b->len > need + EEI_STRING_SLACK;
+  if (!*blocks && e->b->len + need + EEI_STRING_SLACK <= e->limit) {
+    if (grow(e, need + EEI_STRING_SLACK) != 0) return -1;
+    *blocks = true;
+  }
+  return 0;
+}
+
+/* The quoted, escaped string. With nul_stops, a NUL byte ends the attempt with STRING_NUL
+ * (the output is then partial; the caller rewinds). */
+static inline int put_string(enc *e, const char *s, size_t n, bool nul_stops) {
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
-  if (room(e, n + 2) != 0) return -1;
-  put_c(e, '"');
-  while (p < end) {
-    const unsigned char *run = p;
-    p = plain_run(p, end);
-    put_n(e, (const char *)run, (size_t)(p - run));
+  bool blocks;
+  if (string_room(e, n + 2, &blocks) != 0) return -1;
+  char *o = e->b->data + e->b->len;
+  *o++ = '"';
+  for (;;) {
+    if (blocks)
+      copy_plain(&p, end, &o, true);
+    else
+      copy_plain(&p, end, &o, false);
     if (p >= end) break;
     if (k_esc[*p] == 1) {
-      /* each escape grows the text by at most 5 bytes */
-      if (room(e, (size_t)(end - p) + 6) != 0) return -1;
+      if (*p == 0 && nul_stops) return STRING_NUL;
+      e->b->len = (size_t)(o - e->b->data);
+      /* each escape grows the text by at most 5 bytes (+1 for the closing quote) */
+      if (string_room(e, (size_t)(end - p) + 6, &blocks) != 0) return -1;
       put_escape(e, *p++);
+      o = e->b->data + e->b->len;
     } else {
       size_t k = eei_utf8_seq(p, end);
       if (!k) return efail(e, EE_INVALID_ARGUMENT, "string is not valid UTF-8");
-      put_n(e, (const char *)p, k);
+      memcpy(o, p, k);
+      o += k;
       p += k;
     }
   }
-  put_c(e, '"');
-  return 0;
+  *o++ = '"';
+  e->b->len = (size_t)(o - e->b->data);
+  return STRING_OK;
+}
+
+static int write_string(enc *e, const char *s, size_t n) {
+  return put_string(e, s, n, false);
 }
 
 static int write_cstr(enc *e, const char *s) {
@@ -665,7 +734,7 @@ typedef struct wire_val {
   size_t n;
 } wire_val;
 
-static int wire_read(int wt, const uint8_t **p, const uint8_t *end, wire_val *v) {
+static inline __attribute__((always_inline)) int wire_read(int wt, const uint8_t **p, const uint8_t *end, wire_val *v) {
   switch (wt) {
     case 0: return wire_varint(p, end, &v->u);
     case 1:
@@ -691,63 +760,78 @@ static int wire_read(int wt, const uint8_t **p, const uint8_t *end, wire_val *v)
   }
 }
 
-/* The wire type a field's values use (packed repeated scalars aside). */
-static int field_wire_type(ProtobufCType t) {
-  switch (t) {
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_FLOAT: return 5;
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 1;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_BYTES:
-    case PROTOBUF_C_TYPE_MESSAGE: return 2;
-    default: return 0;
-  }
-}
-
 /* Prints a varint/fixed value as protobuf-c would have stored it. */
-static int write_wire_number(enc *e, const ProtobufCFieldDescriptor *fd, uint64_t u) {
-  union {
-    int32_t i32;
-    uint32_t u32;
-    int64_t i64;
-    uint64_t u64;
-    float f;
-    double d;
-    protobuf_c_boolean b;
-    int en;
-  } v;
-  switch (fd->type) {
+static int write_wire_number(enc *e, const eei_field *f, uint64_t u) {
+  if (room(e, 26) != 0) return -1;
+  char *o = e->b->data + e->b->len;
+  size_t n;
+  switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32: n = eei_format_i64((int32_t)(uint32_t)u, o); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: v.u32 = (uint32_t)u; break;
-    case PROTOBUF_C_TYPE_SINT32: v.i32 = (int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1)); break;
-    case PROTOBUF_C_TYPE_SINT64: v.i64 = (int64_t)(u >> 1 ^ -(u & 1)); break;
+    case PROTOBUF_C_TYPE_FIXED32: n = eei_format_u64((uint32_t)u, o); break;
+    case PROTOBUF_C_TYPE_SINT32:
+      n = eei_format_i64((int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1)), o);
+      break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+      o[0] = '"';
+      n = eei_format_i64((int64_t)u, o + 1) + 2;
+      o[n - 1] = '"';
+      break;
+    case PROTOBUF_C_TYPE_SINT64:
+      o[0] = '"';
+      n = eei_format_i64((int64_t)(u >> 1 ^ -(u & 1)), o + 1) + 2;
+      o[n - 1] = '"';
+      break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+      o[0] = '"';
+      n = eei_format_u64(u, o + 1) + 2;
+      o[n - 1] = '"';
+      break;
     case PROTOBUF_C_TYPE_FLOAT: {
       uint32_t w = (uint32_t)u;
-      memcpy(&v.f, &w, 4);
-      break;
+      float v;
+      memcpy(&v, &w, 4);
+      return write_real(e, v, true);
     }
-    case PROTOBUF_C_TYPE_DOUBLE: memcpy(&v.d, &u, 8); break;
-    case PROTOBUF_C_TYPE_BOOL: v.b = u != 0; break;
-    case PROTOBUF_C_TYPE_ENUM: v.en = (int)(uint32_t)u; break;
-    default: v.u64 = u; break;
+    case PROTOBUF_C_TYPE_DOUBLE: {
+      double v;
+      memcpy(&v, &u, 8);
+      return write_real(e, v, false);
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+      if (u) {
+        memcpy(o, "true", 4);
+        n = 4;
+      } else {
+        memcpy(o, "false", 5);
+        n = 5;
+      }
+      break;
+    case PROTOBUF_C_TYPE_ENUM: return write_enum(e, f->fd->descriptor, (int)(uint32_t)u);
+    default: return efail(e, EE_INTERNAL, "field %s is not a number", f->fd->name);
   }
-  return write_scalar(e, fd, &v);
+  e->b->len += n;
+  return 0;
 }
 
-static bool wire_is_zero(const ProtobufCFieldDescriptor *fd, const wire_val *v) {
-  if (fd->type == PROTOBUF_C_TYPE_MESSAGE) return false;
-  if (field_wire_type(fd->type) == 2) return v->n == 0;
-  if (fd->type == PROTOBUF_C_TYPE_FLOAT || fd->type == PROTOBUF_C_TYPE_FIXED32 ||
-      fd->type == PROTOBUF_C_TYPE_SFIXED32 || fd->type == PROTOBUF_C_TYPE_INT32 ||
-      fd->type == PROTOBUF_C_TYPE_UINT32 || fd->type == PROTOBUF_C_TYPE_ENUM ||
-      fd->type == PROTOBUF_C_TYPE_SINT32)
-    return (uint32_t)v->u == 0;
-  return v->u == 0;
+/* Whether a singular value read off the wire is its type's zero (proto3 omits those). */
+static inline bool wire_is_zero(const eei_field *f, const wire_val *v) {
+  switch (f->wire_type) {
+    case 2: return v->n == 0;
+    case 5: return (uint32_t)v->u == 0;
+    case 1: return v->u == 0;
+    default: /* varint: 32-bit types keep only the low half */
+      switch (f->type) {
+        case PROTOBUF_C_TYPE_INT64:
+        case PROTOBUF_C_TYPE_SINT64:
+        case PROTOBUF_C_TYPE_UINT64:
+        case PROTOBUF_C_TYPE_BOOL: return v->u == 0;
+        default: return (uint32_t)v->u == 0;
+      }
+  }
 }
 
 /* Can this type's own fields be streamed (children are checked when reached)? */
@@ -765,13 +849,12 @@ static bool streamable(const eei_msg_info *mi) {
 
 static int stream_message(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end);
 
-static int stream_value(enc *e, const eei_field *f, int wt, const wire_val *v) {
-  const ProtobufCFieldDescriptor *fd = f->fd;
-  switch (fd->type) {
+static int stream_value(enc *e, const eei_field *f, const wire_val *v) {
+  switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
       /* protobuf-c strings end at a NUL; let the general path print what it keeps */
-      if (memchr(v->s, 0, v->n)) return STREAM_FALLBACK;
-      return write_string(e, (const char *)v->s, v->n) != 0 ? STREAM_FALLBACK : STREAM_OK;
+      return put_string(e, (const char *)v->s, v->n, true) != STRING_OK ? STREAM_FALLBACK
+                                                                         : STREAM_OK;
     case PROTOBUF_C_TYPE_BYTES: {
       ProtobufCBinaryData bd = {v->n, (uint8_t *)(uintptr_t)v->s};
       return write_bytes(e, &bd) != 0 ? STREAM_FALLBACK : STREAM_OK;
@@ -781,14 +864,14 @@ static int stream_value(enc *e, const eei_field *f, int wt, const wire_val *v) {
       if (!c || !streamable(c)) return STREAM_FALLBACK;
       return stream_message(e, c, v->s, v->s + v->n);
     }
-    default: (void)wt; return write_wire_number(e, fd, v->u) != 0 ? STREAM_FALLBACK : STREAM_OK;
+    default: return write_wire_number(e, f, v->u) != 0 ? STREAM_FALLBACK : STREAM_OK;
   }
 }
 
 /* All consecutive entries of repeated field f (first one already read) as one array. */
 static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wire_val *v,
                            const uint8_t **pp, const uint8_t *end, size_t *elems) {
-  int fwt = field_wire_type(f->fd->type);
+  int fwt = f->wire_type;
   size_t n = 0;
   for (;;) {
     if (wt == 2 && fwt != 2) { /* packed scalars */
@@ -796,11 +879,10 @@ static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wir
       while (q < qe) {
         wire_val x;
         if (wire_read(fwt, &q, qe, &x) != 0) return STREAM_FALLBACK;
-        if (next_item(e, &n) != 0 || stream_value(e, f, fwt, &x) != STREAM_OK)
-          return STREAM_FALLBACK;
+        if (next_item(e, &n) != 0 || stream_value(e, f, &x) != STREAM_OK) return STREAM_FALLBACK;
       }
     } else if (wt == fwt) {
-      if (next_item(e, &n) != 0 || stream_value(e, f, wt, v) != STREAM_OK) return STREAM_FALLBACK;
+      if (next_item(e, &n) != 0 || stream_value(e, f, v) != STREAM_OK) return STREAM_FALLBACK;
     } else {
       return STREAM_FALLBACK;
     }
@@ -815,12 +897,27 @@ static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wir
   return STREAM_OK;
 }
 
+/* ',' and the key of a member: one reservation in compact form. */
+static inline int stream_key(enc *e, const eei_field *f, size_t *count) {
+  const char *key = e->proto_names ? f->enc_proto : f->enc_json;
+  size_t n = e->proto_names ? f->enc_proto_len : f->enc_json_len;
+  if (e->indent)
+    return next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0 ? -1 : 0;
+  if (room(e, n + 2) != 0) return -1;
+  char *o = e->b->data + e->b->len;
+  *o = ',';
+  o += (*count)++ != 0;
+  copy_small(o, key, n);
+  o[n] = ':';
+  e->b->len = (size_t)(o + n + 1 - e->b->data);
+  return 0;
+}
+
 /* The members of a canonical payload into an open object (count members so far). */
 static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end,
                          size_t *count) {
-  const ProtobufCMessageDescriptor *desc = mi->desc;
+  const eei_field *fields = mi->fields, *fend = mi->fields + mi->n_fields, *f = fields;
   uint32_t last = 0;
-  unsigned cursor = 0;
   unsigned oneofs_seen[8];
   size_t n_oneofs = 0;
   while (p < end) {
@@ -831,38 +928,29 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
     int wt = (int)(tag & 7);
     if (num == 0 || tag >> 32 || wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
     if (num <= last) {
-      if (num == last || protobuf_c_message_descriptor_get_field(desc, num)) return STREAM_FALLBACK;
+      if (num == last || eei_field_by_id(mi->desc, num)) return STREAM_FALLBACK;
       continue; /* an unknown field out of order is harmless */
     }
     last = num; /* also for unknown fields, so a known one after them is caught above */
     /* fields are sorted by number and so is the payload: walk forward */
-    while (cursor < mi->n_fields && mi->fields[cursor].fd->id < num) cursor++;
-    if (cursor == mi->n_fields || mi->fields[cursor].fd->id != num) continue; /* unknown */
-    const eei_field *f = &mi->fields[cursor];
-    const ProtobufCFieldDescriptor *fd = f->fd;
+    while (f < fend && f->id < num) f++;
+    if (f == fend || f->id != num) continue; /* unknown */
     if (f->is_oneof) {
       for (size_t i = 0; i < n_oneofs; i++)
-        if (oneofs_seen[i] == fd->quantifier_offset) return STREAM_FALLBACK;
+        if (oneofs_seen[i] == f->fd->quantifier_offset) return STREAM_FALLBACK;
       if (n_oneofs == 8) return STREAM_FALLBACK;
-      oneofs_seen[n_oneofs++] = fd->quantifier_offset;
+      oneofs_seen[n_oneofs++] = f->fd->quantifier_offset;
     }
-    bool repeated = fd->label == PROTOBUF_C_LABEL_REPEATED;
-    if (!repeated) {
-      if (wt != field_wire_type(fd->type)) return STREAM_FALLBACK;
-      if (fd->label == PROTOBUF_C_LABEL_NONE && !f->is_oneof && wire_is_zero(fd, &v)) continue;
-    }
-    size_t mark = e->b->len, before = *count;
-    if (next_item(e, count) != 0 ||
-        (e->proto_names ? write_raw(e, f->enc_proto, f->enc_proto_len)
-                        : write_raw(e, f->enc_json, f->enc_json_len)) != 0 ||
-        write_key_sep(e) != 0)
-      return STREAM_FALLBACK;
-    if (!repeated) {
-      if (stream_value(e, f, wt, &v) != STREAM_OK) return STREAM_FALLBACK;
+    if (!f->repeated) {
+      if (wt != f->wire_type) return STREAM_FALLBACK;
+      if (f->skip_zero && wire_is_zero(f, &v)) continue;
+      if (stream_key(e, f, count) != 0 || stream_value(e, f, &v) != STREAM_OK)
+        return STREAM_FALLBACK;
       continue;
     }
-    size_t elems = 0;
-    if (open_container(e, '[') != 0 || stream_repeated(e, f, tag, wt, &v, &p, end, &elems) != 0 ||
+    size_t mark = e->b->len, before = *count, elems = 0;
+    if (stream_key(e, f, count) != 0 || open_container(e, '[') != 0 ||
+        stream_repeated(e, f, tag, wt, &v, &p, end, &elems) != 0 ||
         close_container(e, elems, ']') != 0)
       return STREAM_FALLBACK;
     if (elems == 0) { /* an empty packed run: protobuf-c would hold no elements */
@@ -910,7 +998,7 @@ static int stream_message(enc *e, const eei_msg_info *mi, const uint8_t *p, cons
 
 /* Tries the fast path for an Any's payload; on fallback the output and the error state
  * are as they were. */
-static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url,
+static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url, size_t url_len,
                       const ProtobufCBinaryData *val) {
   if (e->emit_defaults || inner_mi->wkt != EEI_WKT_NONE || !streamable(inner_mi))
     return STREAM_FALLBACK;
@@ -919,8 +1007,8 @@ static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url,
   size_t count = 1;
   const uint8_t *p = val->data ? val->data : (const uint8_t *)"";
   if (open_container(e, '{') == 0 && (!e->indent || newline_indent(e, e->depth) == 0) &&
-      write_raw(e, "\"@type\"", 7) == 0 && write_key_sep(e) == 0 && write_cstr(e, url) == 0 &&
-      stream_fields(e, inner_mi, p, p + val->len, &count) == STREAM_OK &&
+      write_raw(e, "\"@type\"", 7) == 0 && write_key_sep(e) == 0 &&
+      write_string(e, url, url_len) == 0 && stream_fields(e, inner_mi, p, p + val->len, &count) == STREAM_OK &&
       close_container(e, count, '}') == 0)
     return STREAM_OK;
   e->b->len = mark;
@@ -940,13 +1028,14 @@ static int write_any(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg
    * belong to a message unpacked and freed inside an earlier Any). */
   const ProtobufCMessageDescriptor *desc;
   size_t url_len = url ? strlen(url) : 0;
-  if (url && e->last_desc && strcmp(url, e->last_url) == 0) {
+  if (url && e->last_desc && url_len == e->last_url_len && memcmp(url, e->last_url, url_len) == 0) {
     desc = e->last_desc;
   } else {
     desc = url ? ee_json_registry_find(e->reg, url) : NULL;
     e->last_desc = NULL;
     if (desc && url_len < sizeof e->last_url) {
       memcpy(e->last_url, url, url_len + 1);
+      e->last_url_len = url_len;
       e->last_desc = desc;
     }
   }
@@ -955,7 +1044,7 @@ static int write_any(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg
                  url ? url : "");
   const eei_msg_info *inner_mi = eei_msg_info_get(desc);
   if (!inner_mi) return efail(e, EE_RESOURCE_EXHAUSTED, "out of memory");
-  if (stream_any(e, inner_mi, url, val) == STREAM_OK) return 0;
+  if (stream_any(e, inner_mi, url, url_len, val) == STREAM_OK) return 0;
   ProtobufCMessage *inner = NULL;
   ee_status st;
   int budget = e->max_depth - e->depth;

@@ -192,6 +192,22 @@ static void info_free(eei_msg_info *mi) {
   free(mi);
 }
 
+/* The wire type a field's values use (packed repeated scalars aside). */
+static int wire_type_of(ProtobufCType t) {
+  switch (t) {
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FLOAT: return 5;
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return 1;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE: return 2;
+    default: return 0;
+  }
+}
+
 static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
                        const ProtobufCFieldDescriptor *fd) {
   f->fd = fd;
@@ -216,6 +232,12 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
     f->map_value = &e->fields[1];
   }
   f->presence = presence_of(fd, f->is_oneof);
+  f->id = fd->id;
+  f->type = (uint8_t)fd->type;
+  f->wire_type = (uint8_t)wire_type_of(fd->type);
+  f->repeated = fd->label == PROTOBUF_C_LABEL_REPEATED;
+  f->skip_zero = fd->label == PROTOBUF_C_LABEL_NONE && !f->is_oneof &&
+                 fd->type != PROTOBUF_C_TYPE_MESSAGE;
   atomic_init(&f->child, NULL);
   return true;
 }

@@ -50,6 +50,11 @@ typedef struct eei_field {
   const char *enc_proto; /* "\"proto_name\"" */
   uint32_t json_len, name_len;
   uint32_t enc_json_len, enc_proto_len;
+  uint32_t id;       /* copies of fd's number, type and label, so hot loops need not */
+  uint8_t type;      /* chase fd (ProtobufCType) */
+  uint8_t wire_type; /* the wire type of one value (packed runs aside) */
+  bool repeated;
+  bool skip_zero; /* proto3 singular non-oneof scalar: a zero value is not printed */
   bool is_map;
   bool is_null_enum; /* enum type google.protobuf.NullValue (JSON null) */
   bool is_oneof;

@@ -1,6 +1,7 @@
 /* bench_json: proto3 JSON encode/decode throughput of eeclient's codec.
  *
  *   bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick] [--case NAME]
+ *              [--only decode|decode-arena|encode]
  *   bench_json --write-inputs DIR
  *
  * Cases (bench_inputs.c): an Earth Engine expression graph of ~10,000 nodes, a
@@ -18,6 +19,7 @@
  * encode = ee_json_encode of a once-decoded message into a reused ee_buf (measured first,
  * on a fresh heap). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,13 @@ typedef struct timing {
   long iters;  /* iterations of the best run */
 } timing;
 
+/* --only: measure one of decode, decode-arena, encode (for profiling); NULL measures all. */
+static const char *only_measure = NULL;
+
+static bool measuring(const char *what) {
+  return only_measure == NULL || strcmp(only_measure, what) == 0;
+}
+
 static int bench_case_run(int i, const char *dir, int runs, double min_time) {
   ee_status st;
   ee_status_clear(&st);
@@ -107,7 +116,7 @@ static int bench_case_run(int i, const char *dir, int runs, double min_time) {
   }
   ee_buf out = EE_BUF_INIT;
   timing enc = {1e30, 0};
-  for (int r = 0; r < runs; r++) {
+  for (int r = 0; r < runs && measuring("encode"); r++) {
     long n = 0;
     double t0 = now(), t;
     do {
@@ -120,7 +129,7 @@ static int bench_case_run(int i, const char *dir, int runs, double min_time) {
 
   /* Decode with protobuf-c's default allocator: malloc per node, then free_unpacked. */
   timing dec = {1e30, 0};
-  for (int r = 0; r < runs; r++) {
+  for (int r = 0; r < runs && measuring("decode"); r++) {
     long n = 0;
     double t0 = now(), t;
     do {
@@ -141,7 +150,7 @@ static int bench_case_run(int i, const char *dir, int runs, double min_time) {
   ee_json_decode_options aopts = EE_JSON_DECODE_OPTIONS_INIT;
   aopts.allocator = ee_arena_allocator(arena);
   timing deca = {1e30, 0};
-  for (int r = 0; r < runs; r++) {
+  for (int r = 0; r < runs && measuring("decode-arena"); r++) {
     long n = 0;
     double t0 = now(), t;
     do {
@@ -156,10 +165,16 @@ static int bench_case_run(int i, const char *dir, int runs, double min_time) {
   }
   ee_arena_free(arena);
   const double mb = (double)text.len / 1e6;
-  printf("%s decode %.2f %zu %ld\n", bench_cases[i].name, mb / dec.best, text.len, dec.iters);
-  printf("%s decode-arena %.2f %zu %ld\n", bench_cases[i].name, mb / deca.best, text.len,
-         deca.iters);
-  printf("%s encode %.2f %zu %ld\n", bench_cases[i].name, mb / enc.best, text.len, enc.iters);
+  if (measuring("decode")) {
+    printf("%s decode %.2f %zu %ld\n", bench_cases[i].name, mb / dec.best, text.len, dec.iters);
+  }
+  if (measuring("decode-arena")) {
+    printf("%s decode-arena %.2f %zu %ld\n", bench_cases[i].name, mb / deca.best, text.len,
+           deca.iters);
+  }
+  if (measuring("encode")) {
+    printf("%s encode %.2f %zu %ld\n", bench_cases[i].name, mb / enc.best, text.len, enc.iters);
+  }
   fflush(stdout);
   protobuf_c_message_free_unpacked(msg, NULL);
   ee_buf_free(&out);
@@ -183,13 +198,15 @@ int main(int argc, char **argv) {
       min_time = atof(argv[++i]);
     } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) {
       only = argv[++i];
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only_measure = argv[++i];
     } else if (strcmp(argv[i], "--quick") == 0) {
       runs = 1;
       min_time = 0;
     } else {
       fprintf(stderr,
               "usage: bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick] "
-              "[--case NAME]\n"
+              "[--case NAME] [--only decode|decode-arena|encode]\n"
               "       bench_json --write-inputs DIR\n");
       return 2;
     }

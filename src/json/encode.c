@@ -25,8 +25,14 @@ typedef struct enc {
   int indent;
   int depth, max_depth;
   size_t limit;       /* the buffer's limit, checked here so the fast path honours it */
+  /* The write window into b: b->len is stale while encoding and synced by grow() and at
+   * the end. A cursor in the encoder itself spares every write a load of b, len and data. */
+  char *cur;     /* next byte to write */
+  char *end;     /* cur may advance to here: min(capacity less the NUL, limit) */
+  char *cap_end; /* the end of the allocation less the NUL (slack for block copies) */
   char last_url[192]; /* the last Any type URL resolved, and its descriptor */
   size_t last_url_len;
+  eei_date_cache dates; /* the last Timestamp's date text */
   const ProtobufCMessageDescriptor *last_desc;
   /* first error */
   bool failed;
@@ -75,20 +81,34 @@ static void path_index(enc *e, size_t i) {
 
 /* ------------------------------------------------------------------ output */
 
+/* Bytes written so far (the buffer's length once synced). */
+static inline size_t out_len(const enc *e) {
+  return (size_t)(e->cur - e->b->data);
+}
+
+/* Points the window at b's storage after b->len; b->data is never NULL here. */
+static void set_window(enc *e) {
+  e->cur = e->b->data + e->b->len;
+  e->cap_end = e->b->data + e->b->cap - 1;
+  e->end = e->b->cap - 1 < e->limit ? e->cap_end : e->b->data + e->limit;
+}
+
 static int grow(enc *e, size_t n) {
   ee_status st;
+  e->b->len = out_len(e);
   if (ee_buf_reserve(e->b, n, &st) != EE_OK) return efail(e, st.code, "%s", st.message);
+  set_window(e);
   return 0;
 }
 
 /* Room for n more bytes (plus the buffer's NUL). */
 static inline int room(enc *e, size_t n) {
-  if (e->b->cap - e->b->len > n && e->b->len + n <= e->limit) return 0;
+  if ((size_t)(e->end - e->cur) >= n) return 0;
   return grow(e, n);
 }
 
 static inline void put_c(enc *e, char c) {
-  e->b->data[e->b->len++] = c;
+  *e->cur++ = c;
 }
 
 /* Short copies dominate (keys, numbers, small strings): overlapping word moves avoid a
@@ -113,9 +133,21 @@ static inline __attribute__((always_inline)) void copy_small(char *d, const char
   }
 }
 
+/* A member key (padded, see eei_field) at o, which has room for n bytes: in 16-byte
+ * blocks when the allocation has room for the overrun. */
+static inline __attribute__((always_inline)) void copy_key(const enc *e, char *o, const char *key,
+                                                           size_t n) {
+  size_t blocks = (n + EEI_KEY_BLOCK - 1) / EEI_KEY_BLOCK * EEI_KEY_BLOCK;
+  if (n <= 16 || (size_t)(e->cap_end - o) < blocks) {
+    copy_small(o, key, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i += EEI_KEY_BLOCK) memcpy(o + i, key + i, EEI_KEY_BLOCK);
+}
+
 static inline __attribute__((always_inline)) void put_n(enc *e, const char *s, size_t n) {
-  copy_small(e->b->data + e->b->len, s, n);
-  e->b->len += n;
+  copy_small(e->cur, s, n);
+  e->cur += n;
 }
 
 static inline __attribute__((always_inline)) int write_raw(enc *e, const char *s, size_t n) {
@@ -128,8 +160,8 @@ static int newline_indent(enc *e, int level) {
   size_t n = (size_t)level * (size_t)e->indent;
   if (room(e, n + 1) != 0) return -1;
   put_c(e, '\n');
-  memset(e->b->data + e->b->len, ' ', n);
-  e->b->len += n;
+  memset(e->cur, ' ', n);
+  e->cur += n;
   return 0;
 }
 
@@ -170,7 +202,7 @@ static const unsigned char k_esc[256] = {
 
 static void put_escape(enc *e, unsigned char c) {
   static const char hex[] = "0123456789abcdef";
-  char *o = e->b->data + e->b->len;
+  char *o = e->cur;
   o[0] = '\\';
   switch (c) {
     case '"': o[1] = '"'; break;
@@ -184,10 +216,10 @@ static void put_escape(enc *e, unsigned char c) {
       memcpy(o + 1, "u00", 3);
       o[4] = hex[c >> 4];
       o[5] = hex[c & 15];
-      e->b->len += 6;
+      e->cur += 6;
       return;
   }
-  e->b->len += 2;
+  e->cur += 2;
 }
 
 /* Strings are copied in blocks while they are scanned; the copy may run up to this many
@@ -254,8 +286,8 @@ static inline __attribute__((always_inline)) void copy_plain(const unsigned char
  * (it is not counted against the buffer's limit, so near the limit it may be missing). */
 static inline int string_room(enc *e, size_t need, bool *blocks) {
   if (room(e, need) != 0) return -1;
-  *blocks = e->b->cap - e->b->len > need + EEI_STRING_SLACK;
-  if (!*blocks && e->b->len + need + EEI_STRING_SLACK <= e->limit) {
+  *blocks = (size_t)(e->cap_end - e->cur) >= need + EEI_STRING_SLACK;
+  if (!*blocks && out_len(e) + need + EEI_STRING_SLACK <= e->limit) {
     if (grow(e, need + EEI_STRING_SLACK) != 0) return -1;
     *blocks = true;
   }
@@ -268,7 +300,7 @@ static inline int put_string(enc *e, const char *s, size_t n, bool nul_stops) {
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
   bool blocks;
   if (string_room(e, n + 2, &blocks) != 0) return -1;
-  char *o = e->b->data + e->b->len;
+  char *o = e->cur;
   *o++ = '"';
   for (;;) {
     if (blocks)
@@ -278,11 +310,11 @@ static inline int put_string(enc *e, const char *s, size_t n, bool nul_stops) {
     if (p >= end) break;
     if (k_esc[*p] == 1) {
       if (*p == 0 && nul_stops) return STRING_NUL;
-      e->b->len = (size_t)(o - e->b->data);
+      e->cur = o;
       /* each escape grows the text by at most 5 bytes (+1 for the closing quote) */
       if (string_room(e, (size_t)(end - p) + 6, &blocks) != 0) return -1;
       put_escape(e, *p++);
-      o = e->b->data + e->b->len;
+      o = e->cur;
     } else {
       size_t k = eei_utf8_seq(p, end);
       if (!k) return efail(e, EE_INVALID_ARGUMENT, "string is not valid UTF-8");
@@ -292,7 +324,7 @@ static inline int put_string(enc *e, const char *s, size_t n, bool nul_stops) {
     }
   }
   *o++ = '"';
-  e->b->len = (size_t)(o - e->b->data);
+  e->cur = o;
   return STRING_OK;
 }
 
@@ -316,8 +348,8 @@ static int write_real(enc *e, double v, bool is_float) {
     else
       put_n(e, "\"-Infinity\"", 11);
   } else {
-    char *o = e->b->data + e->b->len;
-    e->b->len += is_float ? eei_format_float((float)v, o) : eei_format_double(v, o);
+    char *o = e->cur;
+    e->cur += is_float ? eei_format_float((float)v, o) : eei_format_double(v, o);
   }
   return 0;
 }
@@ -329,7 +361,7 @@ static int write_enum(enc *e, const ProtobufCEnumDescriptor *ed, int v) {
     if (ev) return write_string(e, ev->name, strlen(ev->name));
   }
   if (room(e, 24) != 0) return -1;
-  e->b->len += eei_format_i64(v, e->b->data + e->b->len);
+  e->cur += eei_format_i64(v, e->cur);
   return 0;
 }
 
@@ -337,8 +369,8 @@ static int write_bytes(enc *e, const ProtobufCBinaryData *bd) {
   size_t n = eei_base64_encoded_len(bd->len);
   if (room(e, n + 2) != 0) return -1;
   put_c(e, '"');
-  if (bd->len) eei_base64_encode(bd->data, bd->len, e->b->data + e->b->len);
-  e->b->len += n;
+  if (bd->len) eei_base64_encode(bd->data, bd->len, e->cur);
+  e->cur += n;
   put_c(e, '"');
   return 0;
 }
@@ -351,28 +383,28 @@ static int write_scalar(enc *e, const ProtobufCFieldDescriptor *fd, const void *
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
       if (room(e, 24) != 0) return -1;
-      e->b->len += eei_format_i64(*(const int32_t *)p, e->b->data + e->b->len);
+      e->cur += eei_format_i64(*(const int32_t *)p, e->cur);
       return 0;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
       if (room(e, 24) != 0) return -1;
-      e->b->len += eei_format_u64(*(const uint32_t *)p, e->b->data + e->b->len);
+      e->cur += eei_format_u64(*(const uint32_t *)p, e->cur);
       return 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
       if (room(e, 26) != 0) return -1;
       put_c(e, '"');
-      o = e->b->data + e->b->len;
-      e->b->len += eei_format_i64(*(const int64_t *)p, o);
+      o = e->cur;
+      e->cur += eei_format_i64(*(const int64_t *)p, o);
       put_c(e, '"');
       return 0;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
       if (room(e, 26) != 0) return -1;
       put_c(e, '"');
-      o = e->b->data + e->b->len;
-      e->b->len += eei_format_u64(*(const uint64_t *)p, o);
+      o = e->cur;
+      e->cur += eei_format_u64(*(const uint64_t *)p, o);
       put_c(e, '"');
       return 0;
     case PROTOBUF_C_TYPE_FLOAT: return write_real(e, *(const float *)p, true);
@@ -440,12 +472,12 @@ static int write_map_key(enc *e, const ProtobufCFieldDescriptor *kfd, const void
               kfd->type == PROTOBUF_C_TYPE_FIXED64;
   bool is_unsigned = kfd->type == PROTOBUF_C_TYPE_UINT32 || kfd->type == PROTOBUF_C_TYPE_FIXED32 ||
                      kfd->type == PROTOBUF_C_TYPE_UINT64 || kfd->type == PROTOBUF_C_TYPE_FIXED64;
-  char *o = e->b->data + e->b->len;
+  char *o = e->cur;
   if (is64)
-    e->b->len += is_unsigned ? eei_format_u64(*(const uint64_t *)p, o)
+    e->cur += is_unsigned ? eei_format_u64(*(const uint64_t *)p, o)
                              : eei_format_i64(*(const int64_t *)p, o);
   else
-    e->b->len += is_unsigned ? eei_format_u64(*(const uint32_t *)p, o)
+    e->cur += is_unsigned ? eei_format_u64(*(const uint32_t *)p, o)
                              : eei_format_i64(*(const int32_t *)p, o);
   put_c(e, '"');
   return 0;
@@ -549,7 +581,8 @@ static int write_member(enc *e, const eei_field *f, const ProtobufCMessage *msg,
   } else { /* compact: ',' "key" ':' in one go */
     if (room(e, n + 2) != 0) return -1;
     if ((*count)++) put_c(e, ',');
-    put_n(e, key, n);
+    copy_key(e, e->cur, key, n);
+    e->cur += n;
     put_c(e, ':');
   }
   if (write_field_value(e, f, msg) != 0) {
@@ -608,21 +641,29 @@ static const eei_field *wkt_field(const eei_msg_info *mi, uint32_t id) {
   return NULL;
 }
 
+/* The quoted text of a Timestamp or Duration, formatted in place; -1 when out of range
+ * (no error set) or out of room (error set). */
+static int put_time(enc *e, int64_t sec, int32_t nanos, bool duration) {
+  if (room(e, EEI_TIME_TEXT_MAX + 2) != 0) return -1;
+  char *o = e->cur;
+  size_t n = duration ? eei_format_duration(sec, nanos, o + 1)
+                      : eei_format_timestamp_cached(sec, nanos, o + 1, &e->dates);
+  if (!n) return -1;
+  o[0] = '"';
+  o[n + 1] = '"';
+  e->cur = o + n + 2;
+  return 0;
+}
+
 static int write_time(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg, bool duration) {
   int64_t sec = EEI_MEMBER(int64_t, msg, wkt_field(mi, 1)->fd->offset);
   int32_t nanos = EEI_MEMBER(int32_t, msg, wkt_field(mi, 2)->fd->offset);
-  char tmp[48];
-  size_t n =
-      duration ? eei_format_duration(sec, nanos, tmp) : eei_format_timestamp(sec, nanos, tmp);
-  if (!n)
-    return efail(e, EE_INVALID_ARGUMENT,
-                 duration ? "Duration out of range (seconds %lld, nanos %d)"
-                          : "Timestamp out of range (seconds %lld, nanos %d)",
-                 (long long)sec, (int)nanos);
-  if (room(e, n + 2) != 0) return -1;
-  put_c(e, '"');
-  put_n(e, tmp, n);
-  put_c(e, '"');
+  if (put_time(e, sec, nanos, duration) != 0)
+    return e->failed ? -1
+                     : efail(e, EE_INVALID_ARGUMENT,
+                             duration ? "Duration out of range (seconds %lld, nanos %d)"
+                                      : "Timestamp out of range (seconds %lld, nanos %d)",
+                             (long long)sec, (int)nanos);
   return 0;
 }
 
@@ -763,7 +804,7 @@ static inline __attribute__((always_inline)) int wire_read(int wt, const uint8_t
 /* Prints a varint/fixed value as protobuf-c would have stored it. */
 static int write_wire_number(enc *e, const eei_field *f, uint64_t u) {
   if (room(e, 26) != 0) return -1;
-  char *o = e->b->data + e->b->len;
+  char *o = e->cur;
   size_t n;
   switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
@@ -813,25 +854,8 @@ static int write_wire_number(enc *e, const eei_field *f, uint64_t u) {
     case PROTOBUF_C_TYPE_ENUM: return write_enum(e, f->fd->descriptor, (int)(uint32_t)u);
     default: return efail(e, EE_INTERNAL, "field %s is not a number", f->fd->name);
   }
-  e->b->len += n;
+  e->cur += n;
   return 0;
-}
-
-/* Whether a singular value read off the wire is its type's zero (proto3 omits those). */
-static inline bool wire_is_zero(const eei_field *f, const wire_val *v) {
-  switch (f->wire_type) {
-    case 2: return v->n == 0;
-    case 5: return (uint32_t)v->u == 0;
-    case 1: return v->u == 0;
-    default: /* varint: 32-bit types keep only the low half */
-      switch (f->type) {
-        case PROTOBUF_C_TYPE_INT64:
-        case PROTOBUF_C_TYPE_SINT64:
-        case PROTOBUF_C_TYPE_UINT64:
-        case PROTOBUF_C_TYPE_BOOL: return v->u == 0;
-        default: return (uint32_t)v->u == 0;
-      }
-  }
 }
 
 /* Can this type's own fields be streamed (children are checked when reached)? */
@@ -898,19 +922,129 @@ static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wir
 }
 
 /* ',' and the key of a member: one reservation in compact form. */
-static inline int stream_key(enc *e, const eei_field *f, size_t *count) {
+static inline __attribute__((always_inline)) int stream_key(enc *e, const eei_field *f,
+                                                            size_t *count) {
   const char *key = e->proto_names ? f->enc_proto : f->enc_json;
   size_t n = e->proto_names ? f->enc_proto_len : f->enc_json_len;
   if (e->indent)
     return next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0 ? -1 : 0;
   if (room(e, n + 2) != 0) return -1;
-  char *o = e->b->data + e->b->len;
+  char *o = e->cur;
   *o = ',';
   o += (*count)++ != 0;
-  copy_small(o, key, n);
+  copy_key(e, o, key, n);
   o[n] = ':';
-  e->b->len = (size_t)(o + n + 1 - e->b->data);
+  e->cur = o + n + 1;
   return 0;
+}
+
+/* Integer text at the cursor, quoted for the 64-bit types; the caller made room for 26. */
+static inline void put_i64(enc *e, int64_t v, bool quoted) {
+  if (quoted) *e->cur++ = '"';
+  e->cur += eei_format_i64(v, e->cur);
+  if (quoted) *e->cur++ = '"';
+}
+
+static inline void put_u64(enc *e, uint64_t v, bool quoted) {
+  if (quoted) *e->cur++ = '"';
+  e->cur += eei_format_u64(v, e->cur);
+  if (quoted) *e->cur++ = '"';
+}
+
+static inline uint32_t read_fixed32(const uint8_t *p) {
+  uint32_t w;
+  memcpy(&w, p, 4);
+  return w;
+}
+
+static inline uint64_t read_fixed64(const uint8_t *p) {
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w;
+}
+
+/* One singular member whose tag (of wire type wt) has been read: its value is read,
+ * skipped when proto3 omits it, else printed with its key. One dispatch per member, on
+ * the field's type: with a switch per step (wire type, then type, then format) the
+ * branch mispredictions cost more than the printing. */
+static inline __attribute__((always_inline)) int stream_singular(enc *e, const eei_field *f,
+                                                                 int wt, const uint8_t **pp,
+                                                                 const uint8_t *end,
+                                                                 size_t *count) {
+  const uint8_t *p = *pp;
+  uint64_t u = 0;
+  if (wt != f->wire_type) return STREAM_FALLBACK;
+  switch (wt) { /* predictable: the payload's own pattern of wire types */
+    case 0:
+      if (wire_varint(&p, end, &u) != 0) return STREAM_FALLBACK;
+      break;
+    case 1:
+      if (end - p < 8) return STREAM_FALLBACK;
+      u = read_fixed64(p);
+      p += 8;
+      break;
+    case 5:
+      if (end - p < 4) return STREAM_FALLBACK;
+      u = read_fixed32(p);
+      p += 4;
+      break;
+    default:
+      if (wire_varint(&p, end, &u) != 0 || u > (uint64_t)(end - p)) return STREAM_FALLBACK;
+      p += u;
+      break;
+  }
+  *pp = p;
+  const uint8_t *s = p - (wt == 2 ? u : 0);
+  /* (a length for strings and bytes; 32-bit types keep only the low half of a varint) */
+  if (f->skip_zero && (f->narrow ? (uint32_t)u == 0 : u == 0)) return STREAM_OK;
+  if (stream_key(e, f, count) != 0 || room(e, 26) != 0) return STREAM_FALLBACK;
+  switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32: put_i64(e, (int32_t)(uint32_t)u, false); return STREAM_OK;
+    case PROTOBUF_C_TYPE_SINT32:
+      put_i64(e, (int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1)), false);
+      return STREAM_OK;
+    case PROTOBUF_C_TYPE_SFIXED32: put_i64(e, (int32_t)(uint32_t)u, false); return STREAM_OK;
+    case PROTOBUF_C_TYPE_INT64: put_i64(e, (int64_t)u, true); return STREAM_OK;
+    case PROTOBUF_C_TYPE_SINT64: put_i64(e, (int64_t)(u >> 1 ^ -(u & 1)), true); return STREAM_OK;
+    case PROTOBUF_C_TYPE_SFIXED64: put_i64(e, (int64_t)u, true); return STREAM_OK;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: put_u64(e, (uint32_t)u, false); return STREAM_OK;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: put_u64(e, u, true); return STREAM_OK;
+    case PROTOBUF_C_TYPE_BOOL:
+      if (u)
+        put_n(e, "true", 4);
+      else
+        put_n(e, "false", 5);
+      return STREAM_OK;
+    case PROTOBUF_C_TYPE_ENUM:
+      return write_enum(e, f->fd->descriptor, (int)(uint32_t)u) != 0 ? STREAM_FALLBACK : STREAM_OK;
+    case PROTOBUF_C_TYPE_FLOAT: {
+      uint32_t w = (uint32_t)u;
+      float v;
+      memcpy(&v, &w, 4);
+      return write_real(e, v, true) != 0 ? STREAM_FALLBACK : STREAM_OK;
+    }
+    case PROTOBUF_C_TYPE_DOUBLE: {
+      double v;
+      memcpy(&v, &u, 8);
+      return write_real(e, v, false) != 0 ? STREAM_FALLBACK : STREAM_OK;
+    }
+    case PROTOBUF_C_TYPE_STRING:
+      /* protobuf-c strings end at a NUL; let the general path print what it keeps */
+      return put_string(e, (const char *)s, (size_t)u, true) != STRING_OK ? STREAM_FALLBACK
+                                                                           : STREAM_OK;
+    case PROTOBUF_C_TYPE_BYTES: {
+      ProtobufCBinaryData bd = {(size_t)u, (uint8_t *)(uintptr_t)s};
+      return write_bytes(e, &bd) != 0 ? STREAM_FALLBACK : STREAM_OK;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+      const eei_msg_info *c = eei_field_child(f);
+      if (!c || !streamable(c)) return STREAM_FALLBACK;
+      return stream_message(e, c, s, s + u);
+    }
+  }
+  return STREAM_FALLBACK;
 }
 
 /* The members of a canonical payload into an open object (count members so far). */
@@ -926,15 +1060,19 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
     if (wire_varint(&p, end, &tag) != 0) return STREAM_FALLBACK;
     uint32_t num = (uint32_t)(tag >> 3);
     int wt = (int)(tag & 7);
-    if (num == 0 || tag >> 32 || wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
+    if (num == 0 || tag >> 32) return STREAM_FALLBACK;
     if (num <= last) {
       if (num == last || eei_field_by_id(mi->desc, num)) return STREAM_FALLBACK;
+      if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
       continue; /* an unknown field out of order is harmless */
     }
     last = num; /* also for unknown fields, so a known one after them is caught above */
     /* fields are sorted by number and so is the payload: walk forward */
     while (f < fend && f->id < num) f++;
-    if (f == fend || f->id != num) continue; /* unknown */
+    if (f == fend || f->id != num) { /* unknown */
+      if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
+      continue;
+    }
     if (f->is_oneof) {
       for (size_t i = 0; i < n_oneofs; i++)
         if (oneofs_seen[i] == f->fd->quantifier_offset) return STREAM_FALLBACK;
@@ -942,19 +1080,17 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
       oneofs_seen[n_oneofs++] = f->fd->quantifier_offset;
     }
     if (!f->repeated) {
-      if (wt != f->wire_type) return STREAM_FALLBACK;
-      if (f->skip_zero && wire_is_zero(f, &v)) continue;
-      if (stream_key(e, f, count) != 0 || stream_value(e, f, &v) != STREAM_OK)
-        return STREAM_FALLBACK;
+      if (stream_singular(e, f, wt, &p, end, count) != STREAM_OK) return STREAM_FALLBACK;
       continue;
     }
-    size_t mark = e->b->len, before = *count, elems = 0;
+    if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
+    size_t mark = out_len(e), before = *count, elems = 0;
     if (stream_key(e, f, count) != 0 || open_container(e, '[') != 0 ||
         stream_repeated(e, f, tag, wt, &v, &p, end, &elems) != 0 ||
         close_container(e, elems, ']') != 0)
       return STREAM_FALLBACK;
     if (elems == 0) { /* an empty packed run: protobuf-c would hold no elements */
-      e->b->len = mark;
+      e->cur = e->b->data + mark;
       *count = before;
     }
     /* a later run of the same field has a number <= last and falls back */
@@ -977,14 +1113,7 @@ static int stream_time(enc *e, const eei_msg_info *mi, const uint8_t *p, const u
     else if ((tag >> 3) == 1 || (tag >> 3) == 2)
       return STREAM_FALLBACK;
   }
-  char tmp[48];
-  size_t n = mi->wkt == EEI_WKT_DURATION ? eei_format_duration(sec, nanos, tmp)
-                                         : eei_format_timestamp(sec, nanos, tmp);
-  if (!n || room(e, n + 2) != 0) return STREAM_FALLBACK;
-  put_c(e, '"');
-  put_n(e, tmp, n);
-  put_c(e, '"');
-  return STREAM_OK;
+  return put_time(e, sec, nanos, mi->wkt == EEI_WKT_DURATION) != 0 ? STREAM_FALLBACK : STREAM_OK;
 }
 
 static int stream_message(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end) {
@@ -1002,7 +1131,7 @@ static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url, siz
                       const ProtobufCBinaryData *val) {
   if (e->emit_defaults || inner_mi->wkt != EEI_WKT_NONE || !streamable(inner_mi))
     return STREAM_FALLBACK;
-  size_t mark = e->b->len, path_start = e->path_start;
+  size_t mark = out_len(e), path_start = e->path_start;
   int depth = e->depth;
   size_t count = 1;
   const uint8_t *p = val->data ? val->data : (const uint8_t *)"";
@@ -1011,7 +1140,7 @@ static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url, siz
       write_string(e, url, url_len) == 0 && stream_fields(e, inner_mi, p, p + val->len, &count) == STREAM_OK &&
       close_container(e, count, '}') == 0)
     return STREAM_OK;
-  e->b->len = mark;
+  e->cur = e->b->data + mark;
   e->depth = depth;
   e->failed = false;
   e->path_start = path_start;
@@ -1112,6 +1241,8 @@ ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options
   e.path_cut = false;
   e.reason[0] = '\0';
   size_t start = out->len;
+  if (ee_buf_reserve(out, 0, st) != EE_OK) return st->code;
+  set_window(&e);
   if (write_message(&e, mi, msg) != 0 || room(&e, 0) != 0) {
     out->len = start;
     if (out->data) out->data[start] = '\0';
@@ -1121,6 +1252,7 @@ ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options
       return ee_status_set(st, e.code, "%s%s: %s", e.path_cut ? "..." : "", path, e.reason);
     return ee_status_set(st, e.code, "%s", e.reason);
   }
+  out->len = out_len(&e);
   out->data[out->len] = '\0';
   ee_status_clear(st);
   return EE_OK;

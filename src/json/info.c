@@ -142,8 +142,11 @@ static uint8_t presence_of(const ProtobufCFieldDescriptor *fd, bool oneof) {
   }
 }
 
+/* "name" with its quotes, NUL-terminated, in an allocation padded to whole
+ * EEI_KEY_BLOCKs so the encoder may copy it in blocks. */
 static char *quoted(const char *name, size_t len) {
-  char *q = malloc(len + 3);
+  size_t size = (len + 3 + EEI_KEY_BLOCK - 1) / EEI_KEY_BLOCK * EEI_KEY_BLOCK;
+  char *q = calloc(1, size);
   if (!q) return NULL;
   q[0] = '"';
   memcpy(q + 1, name, len);
@@ -236,6 +239,10 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
   f->type = (uint8_t)fd->type;
   f->wire_type = (uint8_t)wire_type_of(fd->type);
   f->repeated = fd->label == PROTOBUF_C_LABEL_REPEATED;
+  f->narrow = fd->type == PROTOBUF_C_TYPE_INT32 || fd->type == PROTOBUF_C_TYPE_SINT32 ||
+              fd->type == PROTOBUF_C_TYPE_SFIXED32 || fd->type == PROTOBUF_C_TYPE_UINT32 ||
+              fd->type == PROTOBUF_C_TYPE_FIXED32 || fd->type == PROTOBUF_C_TYPE_FLOAT ||
+              fd->type == PROTOBUF_C_TYPE_ENUM;
   f->skip_zero = fd->label == PROTOBUF_C_LABEL_NONE && !f->is_oneof &&
                  fd->type != PROTOBUF_C_TYPE_MESSAGE;
   atomic_init(&f->child, NULL);

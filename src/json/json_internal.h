@@ -42,11 +42,14 @@ typedef enum eei_presence {
   EEI_PRESENT_BITS32
 } eei_presence;
 
+#define EEI_KEY_BLOCK 16
+
 /* Everything the codec needs about one field, computed once per descriptor. */
 typedef struct eei_field {
   const ProtobufCFieldDescriptor *fd;
   const char *json_name; /* lowerCamelCase, NUL-terminated */
-  const char *enc_json;  /* "\"jsonName\"" ready to copy */
+  const char *enc_json;  /* "\"jsonName\"" ready to copy; both allocations padded to */
+                         /* whole EEI_KEY_BLOCKs, so block copies stay inside them */
   const char *enc_proto; /* "\"proto_name\"" */
   uint32_t json_len, name_len;
   uint32_t enc_json_len, enc_proto_len;
@@ -55,6 +58,7 @@ typedef struct eei_field {
   uint8_t wire_type; /* the wire type of one value (packed runs aside) */
   bool repeated;
   bool skip_zero; /* proto3 singular non-oneof scalar: a zero value is not printed */
+  bool narrow;    /* a 32-bit type: protobuf-c keeps the low 32 bits of a wire value */
   bool is_map;
   bool is_null_enum; /* enum type google.protobuf.NullValue (JSON null) */
   bool is_oneof;
@@ -125,10 +129,20 @@ size_t eei_base64_decode(const char *in, size_t len, uint8_t *out);
 #define EEI_TS_MAX_SECONDS 253402300799LL   /* 9999-12-31T23:59:59Z */
 #define EEI_DURATION_MAX_SECONDS 315576000000LL
 
+#define EEI_TIME_TEXT_MAX 40 /* the longest Timestamp or Duration text */
+
 /* RFC 3339 text -> seconds/nanos (UTC). 0 on success, else a static reason. */
 const char *eei_parse_timestamp(const char *s, size_t len, int64_t *sec, int32_t *nanos);
 /* out needs 40 bytes; returns the length or 0 when out of range. */
 size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out);
+/* The same, reusing the date text of the last call when the day is the same (timestamps
+ * in one message tend to share a day). Start with a zeroed cache; one per thread. */
+typedef struct eei_date_cache {
+  int64_t days;
+  char text[10]; /* YYYY-MM-DD */
+  bool valid;
+} eei_date_cache;
+size_t eei_format_timestamp_cached(int64_t sec, int32_t nanos, char *out, eei_date_cache *cache);
 const char *eei_parse_duration(const char *s, size_t len, int64_t *sec, int32_t *nanos);
 size_t eei_format_duration(int64_t sec, int32_t nanos, char *out);
 

@@ -27,9 +27,32 @@ static const char k_digits2[] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+static const uint64_t k_pow10_u64[] = {1u,
+                                       10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
+
+/* Written in place from the last digit back, two digits per division. */
 size_t eei_format_u64(uint64_t v, char *out) {
-  char tmp[24];
-  char *p = tmp + sizeof tmp;
+  size_t n = 1;
+  while (n < 20 && v >= k_pow10_u64[n]) n++;
+  char *p = out + n;
   while (v >= 100) {
     unsigned r = (unsigned)(v % 100);
     v /= 100;
@@ -37,13 +60,10 @@ size_t eei_format_u64(uint64_t v, char *out) {
     memcpy(p, k_digits2 + 2 * r, 2);
   }
   if (v >= 10) {
-    p -= 2;
-    memcpy(p, k_digits2 + 2 * v, 2);
+    memcpy(p - 2, k_digits2 + 2 * v, 2);
   } else {
-    *--p = (char)('0' + v);
+    p[-1] = (char)('0' + v);
   }
-  size_t n = (size_t)(tmp + sizeof tmp - p);
-  memcpy(out, p, n);
   return n;
 }
 
@@ -90,8 +110,9 @@ static bool shortest_fast(double v, double max_m, bool as_float, digits *out) {
   for (int k = 0; k <= 22; k++) {
     double m = v * k_pow10[k];
     if (m >= max_m) return false;
-    /* m is rounded, so the nearest integer to the exact product may be a neighbour. */
-    double r0 = nearbyint(m);
+    /* m is rounded, so the nearest integer to the exact product may be a neighbour.
+     * (Rounding half up here, not to even: at a half both neighbours are tried anyway.) */
+    double r0 = (double)(uint64_t)(m + 0.5);
     /* neighbours matter only when the rounded product sits near a half */
     int tries = fabs(m - r0) > 0.49 ? 3 : 1;
     for (int delta = 0; delta < tries; delta++) {
@@ -184,8 +205,14 @@ static size_t format_real(double v, bool as_float, char *out) {
     memcpy(p, "0.0", 3);
     return (size_t)(p + 3 - out);
   }
+  double max_m = as_float ? 1e6 : 1e15;
+  if (v < max_m && v == (double)(uint64_t)v) { /* integral: its digits are the shortest */
+    p += eei_format_u64((uint64_t)v, p);
+    memcpy(p, ".0", 2);
+    return (size_t)(p + 2 - out);
+  }
   digits g;
-  if (!shortest_fast(v, as_float ? 1e6 : 1e15, as_float, &g)) shortest_slow(v, as_float, &g);
+  if (!shortest_fast(v, max_m, as_float, &g)) shortest_slow(v, as_float, &g);
   return (size_t)(p - out) + repr_layout(&g, p);
 }
 

@@ -177,11 +177,20 @@ const char *eei_parse_timestamp(const char *s, size_t len, int64_t *sec, int32_t
   return NULL;
 }
 
+static const char k_digits2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* The low n decimal digits of v, zero-padded; two at a time (half the divisions). */
 static char *put_digits(char *p, unsigned v, int n) {
-  for (int i = n - 1; i >= 0; i--) {
-    p[i] = (char)('0' + v % 10);
-    v /= 10;
+  int i = n;
+  while (i >= 2) {
+    i -= 2;
+    memcpy(p + i, k_digits2 + 2 * (v % 100), 2);
+    v /= 100;
   }
+  if (i) p[0] = (char)('0' + v % 10);
   return p + n;
 }
 
@@ -194,29 +203,40 @@ static char *put_nanos(char *p, int32_t nanos) {
   return put_digits(p, (unsigned)nanos, 9);
 }
 
-size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out) {
+size_t eei_format_timestamp_cached(int64_t sec, int32_t nanos, char *out, eei_date_cache *cache) {
   if (sec < EEI_TS_MIN_SECONDS || sec > EEI_TS_MAX_SECONDS || nanos < 0 || nanos > 999999999)
     return 0;
   int64_t days = sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400);
-  int64_t rem = sec - days * 86400;
-  int64_t y;
-  unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
+  unsigned rem = (unsigned)(sec - days * 86400);
+  if (!cache->valid || cache->days != days) {
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    char *q = put_digits(cache->text, (unsigned)y, 4);
+    *q++ = '-';
+    q = put_digits(q, m, 2);
+    *q++ = '-';
+    put_digits(q, d, 2);
+    cache->days = days;
+    cache->valid = true;
+  }
   char *p = out;
-  p = put_digits(p, (unsigned)y, 4);
-  *p++ = '-';
-  p = put_digits(p, m, 2);
-  *p++ = '-';
-  p = put_digits(p, d, 2);
+  memcpy(p, cache->text, 10);
+  p += 10;
   *p++ = 'T';
-  p = put_digits(p, (unsigned)(rem / 3600), 2);
+  p = put_digits(p, rem / 3600, 2);
   *p++ = ':';
-  p = put_digits(p, (unsigned)(rem / 60 % 60), 2);
+  p = put_digits(p, rem / 60 % 60, 2);
   *p++ = ':';
-  p = put_digits(p, (unsigned)(rem % 60), 2);
+  p = put_digits(p, rem % 60, 2);
   p = put_nanos(p, nanos);
   *p++ = 'Z';
   return (size_t)(p - out);
+}
+
+size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out) {
+  eei_date_cache cache = {0, {0}, false};
+  return eei_format_timestamp_cached(sec, nanos, out, &cache);
 }
 
 const char *eei_parse_duration(const char *s, size_t len, int64_t *sec, int32_t *nanos) {

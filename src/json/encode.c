@@ -24,12 +24,12 @@ typedef struct enc {
   bool proto_names, emit_defaults, enums_as_ints;
   int indent;
   int depth, max_depth;
-  size_t limit;       /* the buffer's limit, checked here so the fast path honours it */
+  size_t limit; /* the buffer's limit, checked here so the fast path honours it */
   /* The write window into b: b->len is stale while encoding and synced by grow() and at
    * the end. A cursor in the encoder itself spares every write a load of b, len and data. */
-  char *cur;     /* next byte to write */
-  char *end;     /* cur may advance to here: min(capacity less the NUL, limit) */
-  char *cap_end; /* the end of the allocation less the NUL (slack for block copies) */
+  char *cur;          /* next byte to write */
+  char *end;          /* cur may advance to here: min(capacity less the NUL, limit) */
+  char *cap_end;      /* the end of the allocation less the NUL (slack for block copies) */
   char last_url[192]; /* the last Any type URL resolved, and its descriptor */
   size_t last_url_len;
   eei_date_cache dates; /* the last Timestamp's date text */
@@ -86,17 +86,33 @@ static inline size_t out_len(const enc *e) {
   return (size_t)(e->cur - e->b->data);
 }
 
+/* Writers reserve room for the most they may write (26 bytes for any integer, say), so
+ * near the buffer's limit a reservation may pass it when the text would not. The window
+ * therefore ignores the limit by up to this margin, every reservation beyond it is an
+ * overflow for certain, and the length is checked against the limit at the end. */
+#define EEI_ROOM_MARGIN 64
+
 /* Points the window at b's storage after b->len; b->data is never NULL here. */
 static void set_window(enc *e) {
   e->cur = e->b->data + e->b->len;
-  e->cap_end = e->b->data + e->b->cap - 1;
-  e->end = e->b->cap - 1 < e->limit ? e->cap_end : e->b->data + e->limit;
+  e->end = e->cap_end = e->b->data + e->b->cap - 1;
 }
 
+static int overflow(enc *e) {
+  return efail(e, EE_RESOURCE_EXHAUSTED, "output exceeds the %zu-byte limit", e->limit);
+}
+
+/* Room for n more bytes, or an error if they pass the limit by more than the margin. */
 static int grow(enc *e, size_t n) {
+  size_t len = out_len(e);
+  if (len > e->limit || n > e->limit - len + EEI_ROOM_MARGIN) return overflow(e);
   ee_status st;
-  e->b->len = out_len(e);
-  if (ee_buf_reserve(e->b, n, &st) != EE_OK) return efail(e, st.code, "%s", st.message);
+  size_t saved = e->b->limit;
+  e->b->limit = e->limit + EEI_ROOM_MARGIN;
+  e->b->len = len;
+  ee_code rc = ee_buf_reserve(e->b, n, &st);
+  e->b->limit = saved;
+  if (rc != EE_OK) return efail(e, st.code, "%s", st.message);
   set_window(e);
   return 0;
 }
@@ -200,6 +216,10 @@ static const unsigned char k_esc[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
 
+/* Bytes with a two-character escape. */
+static const bool k_short_escape[256] = {['"'] = true,  ['\\'] = true, ['\b'] = true, ['\f'] = true,
+                                         ['\n'] = true, ['\r'] = true, ['\t'] = true};
+
 static void put_escape(enc *e, unsigned char c) {
   static const char hex[] = "0123456789abcdef";
   char *o = e->cur;
@@ -287,7 +307,7 @@ static inline __attribute__((always_inline)) void copy_plain(const unsigned char
 static inline int string_room(enc *e, size_t need, bool *blocks) {
   if (room(e, need) != 0) return -1;
   *blocks = (size_t)(e->cap_end - e->cur) >= need + EEI_STRING_SLACK;
-  if (!*blocks && out_len(e) + need + EEI_STRING_SLACK <= e->limit) {
+  if (!*blocks && out_len(e) + need + EEI_STRING_SLACK <= e->limit + EEI_ROOM_MARGIN) {
     if (grow(e, need + EEI_STRING_SLACK) != 0) return -1;
     *blocks = true;
   }
@@ -311,8 +331,9 @@ static inline int put_string(enc *e, const char *s, size_t n, bool nul_stops) {
     if (k_esc[*p] == 1) {
       if (*p == 0 && nul_stops) return STRING_NUL;
       e->cur = o;
-      /* each escape grows the text by at most 5 bytes (+1 for the closing quote) */
-      if (string_room(e, (size_t)(end - p) + 6, &blocks) != 0) return -1;
+      /* this escape (2 or 6 bytes), the rest at least as long, the closing quote */
+      size_t esc = k_short_escape[*p] ? 2 : 6;
+      if (string_room(e, (size_t)(end - p) - 1 + esc + 1, &blocks) != 0) return -1;
       put_escape(e, *p++);
       o = e->cur;
     } else {
@@ -475,10 +496,10 @@ static int write_map_key(enc *e, const ProtobufCFieldDescriptor *kfd, const void
   char *o = e->cur;
   if (is64)
     e->cur += is_unsigned ? eei_format_u64(*(const uint64_t *)p, o)
-                             : eei_format_i64(*(const int64_t *)p, o);
+                          : eei_format_i64(*(const int64_t *)p, o);
   else
     e->cur += is_unsigned ? eei_format_u64(*(const uint32_t *)p, o)
-                             : eei_format_i64(*(const int32_t *)p, o);
+                          : eei_format_i64(*(const int32_t *)p, o);
   put_c(e, '"');
   return 0;
 }
@@ -775,7 +796,8 @@ typedef struct wire_val {
   size_t n;
 } wire_val;
 
-static inline __attribute__((always_inline)) int wire_read(int wt, const uint8_t **p, const uint8_t *end, wire_val *v) {
+static inline __attribute__((always_inline)) int wire_read(int wt, const uint8_t **p,
+                                                           const uint8_t *end, wire_val *v) {
   switch (wt) {
     case 0: return wire_varint(p, end, &v->u);
     case 1:
@@ -878,7 +900,7 @@ static int stream_value(enc *e, const eei_field *f, const wire_val *v) {
     case PROTOBUF_C_TYPE_STRING:
       /* protobuf-c strings end at a NUL; let the general path print what it keeps */
       return put_string(e, (const char *)v->s, v->n, true) != STRING_OK ? STREAM_FALLBACK
-                                                                         : STREAM_OK;
+                                                                        : STREAM_OK;
     case PROTOBUF_C_TYPE_BYTES: {
       ProtobufCBinaryData bd = {v->n, (uint8_t *)(uintptr_t)v->s};
       return write_bytes(e, &bd) != 0 ? STREAM_FALLBACK : STREAM_OK;
@@ -967,8 +989,8 @@ static inline uint64_t read_fixed64(const uint8_t *p) {
  * skipped when proto3 omits it, else printed with its key. One dispatch per member, on
  * the field's type: with a switch per step (wire type, then type, then format) the
  * branch mispredictions cost more than the printing. */
-static inline __attribute__((always_inline)) int stream_singular(enc *e, const eei_field *f,
-                                                                 int wt, const uint8_t **pp,
+static inline __attribute__((always_inline)) int stream_singular(enc *e, const eei_field *f, int wt,
+                                                                 const uint8_t **pp,
                                                                  const uint8_t *end,
                                                                  size_t *count) {
   const uint8_t *p = *pp;
@@ -1033,7 +1055,7 @@ static inline __attribute__((always_inline)) int stream_singular(enc *e, const e
     case PROTOBUF_C_TYPE_STRING:
       /* protobuf-c strings end at a NUL; let the general path print what it keeps */
       return put_string(e, (const char *)s, (size_t)u, true) != STRING_OK ? STREAM_FALLBACK
-                                                                           : STREAM_OK;
+                                                                          : STREAM_OK;
     case PROTOBUF_C_TYPE_BYTES: {
       ProtobufCBinaryData bd = {(size_t)u, (uint8_t *)(uintptr_t)s};
       return write_bytes(e, &bd) != 0 ? STREAM_FALLBACK : STREAM_OK;
@@ -1137,7 +1159,8 @@ static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url, siz
   const uint8_t *p = val->data ? val->data : (const uint8_t *)"";
   if (open_container(e, '{') == 0 && (!e->indent || newline_indent(e, e->depth) == 0) &&
       write_raw(e, "\"@type\"", 7) == 0 && write_key_sep(e) == 0 &&
-      write_string(e, url, url_len) == 0 && stream_fields(e, inner_mi, p, p + val->len, &count) == STREAM_OK &&
+      write_string(e, url, url_len) == 0 &&
+      stream_fields(e, inner_mi, p, p + val->len, &count) == STREAM_OK &&
       close_container(e, count, '}') == 0)
     return STREAM_OK;
   e->cur = e->b->data + mark;
@@ -1243,7 +1266,8 @@ ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options
   size_t start = out->len;
   if (ee_buf_reserve(out, 0, st) != EE_OK) return st->code;
   set_window(&e);
-  if (write_message(&e, mi, msg) != 0 || room(&e, 0) != 0) {
+  if (write_message(&e, mi, msg) != 0 || room(&e, 0) != 0 ||
+      (out_len(&e) > e.limit && overflow(&e))) {
     out->len = start;
     if (out->data) out->data[start] = '\0';
     const char *path = e.path + e.path_start;

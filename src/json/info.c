@@ -243,8 +243,8 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
               fd->type == PROTOBUF_C_TYPE_SFIXED32 || fd->type == PROTOBUF_C_TYPE_UINT32 ||
               fd->type == PROTOBUF_C_TYPE_FIXED32 || fd->type == PROTOBUF_C_TYPE_FLOAT ||
               fd->type == PROTOBUF_C_TYPE_ENUM;
-  f->skip_zero = fd->label == PROTOBUF_C_LABEL_NONE && !f->is_oneof &&
-                 fd->type != PROTOBUF_C_TYPE_MESSAGE;
+  f->skip_zero =
+      fd->label == PROTOBUF_C_LABEL_NONE && !f->is_oneof && fd->type != PROTOBUF_C_TYPE_MESSAGE;
   atomic_init(&f->child, NULL);
   return true;
 }

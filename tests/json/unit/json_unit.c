@@ -135,6 +135,24 @@ static int encode_to(ctx *c, const ProtobufCMessage *m, ee_buf *b, ee_status *st
   return ee_json_encode(m, &c->e, b, st) == EE_OK;
 }
 
+/* An output buffer limited to exactly the text's length holds it; one byte less fails
+ * with RESOURCE_EXHAUSTED and leaves the buffer as it was. */
+static void check_exact_limit(ctx *c, const ProtobufCMessage *m, size_t len) {
+  ee_status st;
+  ee_buf b;
+  ee_buf_init(&b, len);
+  ee_code rc = ee_json_encode(m, &c->e, &b, &st);
+  check(rc == EE_OK && b.len == len, "%s:%d: limit of exactly %zu bytes: %s", c->file, c->line, len,
+        rc == EE_OK ? "wrong length" : st.message);
+  ee_buf_free(&b);
+  if (len == 0) return;
+  ee_buf_init(&b, len - 1);
+  rc = ee_json_encode(m, &c->e, &b, &st);
+  check(rc == EE_RESOURCE_EXHAUSTED && b.len == 0, "%s:%d: limit of %zu bytes: %s", c->file,
+        c->line, len - 1, rc == EE_OK ? "accepted" : st.message);
+  ee_buf_free(&b);
+}
+
 /* ------------------------------------------------------------------ line kinds */
 
 static void case_ok(ctx *c, const char *in, size_t len, char *want) {
@@ -165,6 +183,7 @@ static void case_ok(ctx *c, const char *in, size_t len, char *want) {
   }
   check(encode_to(c, m, &b, &st) && strcmp(b.data, want) == 0,
         "%s:%d: round trip of the output gives %s", c->file, c->line, b.data ? b.data : "");
+  check_exact_limit(c, m, strlen(want));
 done:
   protobuf_c_message_free_unpacked(m, NULL);
   ee_buf_free(&b);
@@ -651,6 +670,119 @@ static void test_big_map(void) {
   ee_buf_free(&b);
 }
 
+/* ------------------------------------------------------------------ string sweep */
+
+/* The reference escaper: json.dumps(ensure_ascii=False) rules, one byte at a time. */
+static void ref_escape(const char *s, size_t n, ee_buf *out) {
+  ee_status st;
+  ee_buf_append(out, "\"", 1, &st);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    const char *esc = c == '"'    ? "\\\""
+                      : c == '\\' ? "\\\\"
+                      : c == '\b' ? "\\b"
+                      : c == '\f' ? "\\f"
+                      : c == '\n' ? "\\n"
+                      : c == '\r' ? "\\r"
+                      : c == '\t' ? "\\t"
+                                  : NULL;
+    if (esc)
+      ee_buf_append_str(out, esc, &st);
+    else if (c < 0x20)
+      ee_buf_printf(out, &st, "\\u%04x", c);
+    else
+      ee_buf_append(out, &c, 1, &st);
+  }
+  ee_buf_append(out, "\"", 1, &st);
+}
+
+/* One string as a field of a message (the general path) and inside an Any (the wire
+ * streaming path), against the reference; then with the output limit at exactly the
+ * text's length (must fit) and one byte less (must fail and leave the buffer alone). */
+static void sweep_one(const char *s, size_t n) {
+  ee_status st;
+  Eetest__TestAllTypes inner = EETEST__TEST_ALL_TYPES__INIT;
+  char *copy = strndup(s, n);
+  inner.optional_string = copy;
+  uint8_t packed[256];
+  size_t plen = protobuf_c_message_pack(&inner.base, packed);
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  any.type_url = "type.googleapis.com/eetest.TestAllTypes";
+  any.value.data = packed;
+  any.value.len = plen;
+  Eetest__TestAllTypes outer = EETEST__TEST_ALL_TYPES__INIT;
+  outer.optional_any = &any;
+  ee_buf want = EE_BUF_INIT, want_any = EE_BUF_INIT, got = EE_BUF_INIT;
+  size_t kept = strlen(copy); /* protobuf-c strings end at a NUL */
+  ee_buf_append_str(&want, "{\"optionalString\":", &st);
+  ref_escape(s, kept, &want);
+  ee_buf_append_str(&want, "}", &st);
+  ee_buf_append_str(&want_any,
+                    "{\"optionalAny\":{\"@type\":\"type.googleapis.com/eetest.TestAllTypes\","
+                    "\"optionalString\":",
+                    &st);
+  ref_escape(s, kept, &want_any);
+  ee_buf_append_str(&want_any, "}}", &st);
+  ee_json_encode_options opts = EE_JSON_ENCODE_OPTIONS_INIT;
+  opts.registry = g_reg;
+  const ProtobufCMessage *msgs[2] = {&inner.base, &outer.base};
+  const ee_buf *wants[2] = {&want, &want_any};
+  for (int k = 0; k < 2; k++) {
+    const char *what = k ? "in Any" : "field";
+    if (kept == 0) { /* an empty proto3 string is not printed */
+      ee_buf_reset(&got);
+      const char *empty =
+          k ? "{\"optionalAny\":{\"@type\":\"type.googleapis.com/eetest.TestAllTypes\"}}" : "{}";
+      check(ee_json_encode(msgs[k], &opts, &got, &st) == EE_OK && strcmp(got.data, empty) == 0,
+            "sweep: empty string %s: %s", what, got.data ? got.data : st.message);
+      continue;
+    }
+    ee_buf_reset(&got);
+    ee_code rc = ee_json_encode(msgs[k], &opts, &got, &st);
+    check(rc == EE_OK && got.len == wants[k]->len && memcmp(got.data, wants[k]->data, got.len) == 0,
+          "sweep %s (len %zu): got %s want %s", what, n, rc == EE_OK ? got.data : st.message,
+          wants[k]->data);
+    size_t len = wants[k]->len;
+    ee_buf exact;
+    ee_buf_init(&exact, len);
+    rc = ee_json_encode(msgs[k], &opts, &exact, &st);
+    check(rc == EE_OK && exact.len == len, "sweep %s (len %zu) at an exact limit: %s", what, n,
+          rc == EE_OK ? "ok" : st.message);
+    ee_buf_free(&exact);
+    ee_buf tight;
+    ee_buf_init(&tight, len - 1);
+    rc = ee_json_encode(msgs[k], &opts, &tight, &st);
+    check(rc == EE_RESOURCE_EXHAUSTED && tight.len == 0, "sweep %s (len %zu) one byte short: %s",
+          what, n, rc == EE_OK ? "accepted" : st.message);
+    ee_buf_free(&tight);
+  }
+  ee_buf_free(&want);
+  ee_buf_free(&want_any);
+  ee_buf_free(&got);
+  free(copy);
+}
+
+/* Every length up to 70 with each kind of byte that needs attention at every position:
+ * the encoder copies strings in 16- and 8-byte blocks, so block edges are what matters. */
+static void test_string_sweep(void) {
+  static const char *const specials[] = {
+      "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", ""};
+  char s[96];
+  for (size_t len = 0; len <= 70; len++) {
+    for (size_t i = 0; i < len; i++) s[i] = (char)('a' + i % 26);
+    sweep_one(s, len);
+    for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+      size_t sl = strlen(specials[k]);
+      if (sl == 0) sl = 1; /* "" stands for a NUL byte */
+      for (size_t at = 0; at + sl <= len; at++) {
+        for (size_t i = 0; i < len; i++) s[i] = (char)('a' + i % 26);
+        memcpy(s + at, specials[k], sl);
+        sweep_one(s, len);
+      }
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   ee_status st;
   g_reg = ee_json_registry_new();
@@ -668,6 +800,7 @@ int main(int argc, char **argv) {
   test_threads();
   test_fresh_thread();
   test_big_map();
+  test_string_sweep();
   ee_json_registry_free(g_reg);
   printf("json_unit: %d checks passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;

@@ -268,8 +268,10 @@ static inline bool special_in8(uint64_t x) {
 
 /* Copies the plain bytes from *pp (none of '"', '\\', controls, non-ASCII) to *op and
  * stops at the first byte that is not plain, or at end. With blocks, the output has room
- * for the rest of the input plus EEI_STRING_SLACK and is copied in blocks. */
-static inline __attribute__((always_inline)) void copy_plain(const unsigned char **pp,
+ * for the rest of the input plus EEI_STRING_SLACK and is copied in blocks, and the input
+ * may be read anywhere in [start, end). */
+static inline __attribute__((always_inline)) void copy_plain(const unsigned char *start,
+                                                             const unsigned char **pp,
                                                              const unsigned char *end, char **op,
                                                              bool blocks) {
   const unsigned char *p = *pp;
@@ -296,6 +298,20 @@ static inline __attribute__((always_inline)) void copy_plain(const unsigned char
     if (special_in8(x)) break;
     p += 8;
     o += 8;
+  }
+  /* The last 1..7 bytes of a string of at least 8: one load of its last 8 bytes, the ones
+   * before p shifted out and replaced by plain filler. */
+  size_t rest = (size_t)(end - p);
+  if (blocks && rest > 0 && rest < 8 && end - start >= 8) {
+    uint64_t x;
+    memcpy(&x, end - 8, 8);
+    x = x >> (8 * (8 - rest)) | 0x6161616161616161u << (8 * rest);
+    if (!special_in8(x)) {
+      memcpy(o, &x, 8);
+      *pp = end;
+      *op = o + rest;
+      return;
+    }
   }
   while (p < end && !k_esc[*p]) *o++ = (char)*p++;
   *pp = p;
@@ -324,9 +340,9 @@ static inline int put_string(enc *e, const char *s, size_t n, bool nul_stops) {
   *o++ = '"';
   for (;;) {
     if (blocks)
-      copy_plain(&p, end, &o, true);
+      copy_plain((const unsigned char *)s, &p, end, &o, true);
     else
-      copy_plain(&p, end, &o, false);
+      copy_plain((const unsigned char *)s, &p, end, &o, false);
     if (p >= end) break;
     if (k_esc[*p] == 1) {
       if (*p == 0 && nul_stops) return STRING_NUL;
@@ -777,6 +793,18 @@ static inline int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *o
     return 0;
   }
   uint64_t v = 0;
+  if (end - q >= 10) { /* the common case: no bounds check per byte */
+    for (int i = 0; i < 10; i++) {
+      uint64_t b = q[i];
+      v |= (b & 0x7f) << (7 * i);
+      if (b < 0x80) {
+        *out = v;
+        *p = q + i + 1;
+        return 0;
+      }
+    }
+    return -1;
+  }
   for (int shift = 0; shift < 64 && q < end; shift += 7) {
     uint8_t b = *q++;
     v |= (uint64_t)(b & 0x7f) << shift;
@@ -1072,7 +1100,6 @@ static inline __attribute__((always_inline)) int stream_singular(enc *e, const e
 /* The members of a canonical payload into an open object (count members so far). */
 static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end,
                          size_t *count) {
-  const eei_field *fields = mi->fields, *fend = mi->fields + mi->n_fields, *f = fields;
   uint32_t last = 0;
   unsigned oneofs_seen[8];
   size_t n_oneofs = 0;
@@ -1083,15 +1110,14 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
     uint32_t num = (uint32_t)(tag >> 3);
     int wt = (int)(tag & 7);
     if (num == 0 || tag >> 32) return STREAM_FALLBACK;
+    const eei_field *f = eei_msg_field_by_number(mi, num);
     if (num <= last) {
-      if (num == last || eei_field_by_id(mi->desc, num)) return STREAM_FALLBACK;
+      if (num == last || f) return STREAM_FALLBACK;
       if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
       continue; /* an unknown field out of order is harmless */
     }
     last = num; /* also for unknown fields, so a known one after them is caught above */
-    /* fields are sorted by number and so is the payload: walk forward */
-    while (f < fend && f->id < num) f++;
-    if (f == fend || f->id != num) { /* unknown */
+    if (!f) { /* unknown */
       if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
       continue;
     }

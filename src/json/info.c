@@ -192,6 +192,7 @@ static void info_free(eei_msg_info *mi) {
   }
   free(mi->fields);
   free(mi->names);
+  free(mi->by_number);
   free(mi);
 }
 
@@ -249,6 +250,20 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
   return true;
 }
 
+/* The number -> field table, when the highest number is small enough; false when out
+ * of memory. The fields are sorted by number (protoc-c emits them so). */
+static bool number_table_build(eei_msg_info *mi) {
+  uint32_t max = 0;
+  for (unsigned i = 0; i < mi->n_fields; i++)
+    if (mi->fields[i].id > max) max = mi->fields[i].id;
+  if (max > EEI_NUMBER_TABLE_MAX) return true;
+  mi->by_number = calloc(max + 1, sizeof *mi->by_number);
+  if (!mi->by_number) return false;
+  mi->max_number = max;
+  for (unsigned i = 0; i < mi->n_fields; i++) mi->by_number[mi->fields[i].id] = (uint16_t)(i + 1);
+  return true;
+}
+
 static eei_msg_info *info_build(const ProtobufCMessageDescriptor *d) {
   eei_msg_info *mi = calloc(1, sizeof *mi);
   if (!mi) return NULL;
@@ -270,6 +285,7 @@ static eei_msg_info *info_build(const ProtobufCMessageDescriptor *d) {
     name_insert(mi, f->json_name, f->json_len, (int)i);
     name_insert(mi, f->fd->name, f->name_len, (int)i);
   }
+  if (!number_table_build(mi)) goto fail;
   mi->oneof_only = d->n_fields > 0;
   for (unsigned i = 0; i < d->n_fields; i++) {
     if (!mi->fields[i].is_oneof ||

@@ -68,6 +68,8 @@ typedef struct eei_field {
   _Atomic(const struct eei_msg_info *) child;
 } eei_field;
 
+#define EEI_NUMBER_TABLE_MAX 4096
+
 typedef struct eei_name_slot {
   uint32_t hash;
   int32_t field; /* index into fields, -1 when empty */
@@ -82,6 +84,10 @@ typedef struct eei_msg_info {
   uint32_t name_mask; /* name table: both spellings of every field */
   eei_name_slot *names;
   _Atomic int stream_state; /* encoder's Any fast path: 0 unknown, 1 usable, 2 not */
+  /* Field index + 1 by field number (0: no such field) for numbers <= max_number; NULL
+   * when the numbers are too sparse for a table (EEI_NUMBER_TABLE_MAX). */
+  uint16_t *by_number;
+  uint32_t max_number;
 } eei_msg_info;
 
 /* The info for desc, built on first use and kept for the life of the process.
@@ -93,6 +99,20 @@ const eei_msg_info *eei_field_child(const eei_field *f);
 
 /* Field index for a key in either spelling, or -1. */
 int eei_msg_info_find(const eei_msg_info *mi, const char *key, size_t len);
+
+/* The field with number id, or NULL: the table when there is one, else a search. */
+static inline const eei_field *eei_msg_field_by_number(const eei_msg_info *mi, uint32_t id) {
+  if (mi->by_number) return id <= mi->max_number && mi->by_number[id] ? &mi->fields[mi->by_number[id] - 1] : NULL;
+  for (unsigned lo = 0, hi = mi->n_fields; lo < hi;) {
+    unsigned mid = (lo + hi) / 2;
+    if (mi->fields[mid].id == id) return &mi->fields[mid];
+    if (mi->fields[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
 
 /* The field with number id, or NULL. */
 const ProtobufCFieldDescriptor *eei_field_by_id(const ProtobufCMessageDescriptor *d, uint32_t id);

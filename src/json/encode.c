@@ -973,15 +973,21 @@ static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wir
 
 /* ',' and the key of a member: one reservation in compact form. */
 static inline __attribute__((always_inline)) int stream_key(enc *e, const eei_field *f,
-                                                            size_t *count) {
-  const char *key = e->proto_names ? f->enc_proto : f->enc_json;
-  size_t n = e->proto_names ? f->enc_proto_len : f->enc_json_len;
+                                                            size_t *count, size_t value_room) {
+  bool proto = e->proto_names;
+  const char *key = proto ? f->enc_proto : f->enc_json;
+  size_t n = proto ? f->enc_proto_len : f->enc_json_len;
   if (e->indent)
-    return next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0 ? -1 : 0;
-  if (room(e, n + 2) != 0) return -1;
+    return next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0 ||
+                   room(e, value_room) != 0
+               ? -1
+               : 0;
+  if (room(e, n + 2 + value_room) != 0) return -1;
   char *o = e->cur;
+  size_t c = *count;
   *o = ',';
-  o += (*count)++ != 0;
+  o += c != 0;
+  *count = c + 1;
   copy_key(e, o, key, n);
   o[n] = ':';
   e->cur = o + n + 1;
@@ -1047,7 +1053,7 @@ static inline __attribute__((always_inline)) int stream_singular(enc *e, const e
   const uint8_t *s = p - (wt == 2 ? u : 0);
   /* (a length for strings and bytes; 32-bit types keep only the low half of a varint) */
   if (f->skip_zero && (f->narrow ? (uint32_t)u == 0 : u == 0)) return STREAM_OK;
-  if (stream_key(e, f, count) != 0 || room(e, 26) != 0) return STREAM_FALLBACK;
+  if (stream_key(e, f, count, 26) != 0) return STREAM_FALLBACK;
   switch (f->type) {
     case PROTOBUF_C_TYPE_INT32: put_i64(e, (int32_t)(uint32_t)u, false); return STREAM_OK;
     case PROTOBUF_C_TYPE_SINT32:
@@ -1099,7 +1105,8 @@ static inline __attribute__((always_inline)) int stream_singular(enc *e, const e
 
 /* The members of a canonical payload into an open object (count members so far). */
 static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end,
-                         size_t *count) {
+                         size_t *count_io) {
+  size_t count = *count_io; /* a local the compiler can keep in a register */
   uint32_t last = 0;
   unsigned oneofs_seen[8];
   size_t n_oneofs = 0;
@@ -1117,7 +1124,7 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
       continue; /* an unknown field out of order is harmless */
     }
     last = num; /* also for unknown fields, so a known one after them is caught above */
-    if (!f) { /* unknown */
+    if (!f) {   /* unknown */
       if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
       continue;
     }
@@ -1128,21 +1135,22 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
       oneofs_seen[n_oneofs++] = f->fd->quantifier_offset;
     }
     if (!f->repeated) {
-      if (stream_singular(e, f, wt, &p, end, count) != STREAM_OK) return STREAM_FALLBACK;
+      if (stream_singular(e, f, wt, &p, end, &count) != STREAM_OK) return STREAM_FALLBACK;
       continue;
     }
     if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
-    size_t mark = out_len(e), before = *count, elems = 0;
-    if (stream_key(e, f, count) != 0 || open_container(e, '[') != 0 ||
+    size_t mark = out_len(e), before = count, elems = 0;
+    if (stream_key(e, f, &count, 0) != 0 || open_container(e, '[') != 0 ||
         stream_repeated(e, f, tag, wt, &v, &p, end, &elems) != 0 ||
         close_container(e, elems, ']') != 0)
       return STREAM_FALLBACK;
     if (elems == 0) { /* an empty packed run: protobuf-c would hold no elements */
       e->cur = e->b->data + mark;
-      *count = before;
+      count = before;
     }
     /* a later run of the same field has a number <= last and falls back */
   }
+  *count_io = count;
   return STREAM_OK;
 }
 

@@ -270,7 +270,9 @@ static eei_msg_info *info_build(const ProtobufCMessageDescriptor *d) {
   mi->desc = d;
   mi->wkt = classify(d);
   mi->n_fields = d->n_fields;
-  mi->fields = calloc(d->n_fields ? d->n_fields : 1, sizeof *mi->fields);
+  size_t fields_size = (d->n_fields ? d->n_fields : 1) * sizeof *mi->fields;
+  mi->fields = aligned_alloc(_Alignof(eei_field), fields_size);
+  if (mi->fields) memset(mi->fields, 0, fields_size);
   uint32_t size = 4;
   while (size < 4u * d->n_fields) size *= 2;
   mi->name_mask = size - 1;

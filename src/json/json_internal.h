@@ -45,28 +45,32 @@ typedef enum eei_presence {
 #define EEI_KEY_BLOCK 16
 
 /* Everything the codec needs about one field, computed once per descriptor. */
+/* The first 32 bytes hold what the encoder's hot loops read (the array is 32-byte
+ * aligned and the size a multiple of 32, so they sit in one cache line). */
 typedef struct eei_field {
-  const ProtobufCFieldDescriptor *fd;
-  const char *json_name; /* lowerCamelCase, NUL-terminated */
-  const char *enc_json;  /* "\"jsonName\"" ready to copy; both allocations padded to */
-                         /* whole EEI_KEY_BLOCKs, so block copies stay inside them */
-  const char *enc_proto; /* "\"proto_name\"" */
-  uint32_t json_len, name_len;
-  uint32_t enc_json_len, enc_proto_len;
+  /* hot */
   uint32_t id;       /* copies of fd's number, type and label, so hot loops need not */
   uint8_t type;      /* chase fd (ProtobufCType) */
   uint8_t wire_type; /* the wire type of one value (packed runs aside) */
   bool repeated;
   bool skip_zero; /* proto3 singular non-oneof scalar: a zero value is not printed */
   bool narrow;    /* a 32-bit type: protobuf-c keeps the low 32 bits of a wire value */
-  bool is_map;
-  bool is_null_enum; /* enum type google.protobuf.NullValue (JSON null) */
   bool is_oneof;
-  uint8_t presence;                                    /* eei_presence */
+  uint8_t presence; /* eei_presence */
+  bool is_map;
+  uint32_t enc_json_len;
+  const char *enc_json;  /* "\"jsonName\"" ready to copy; both allocations padded to */
+  const char *enc_proto; /* whole EEI_KEY_BLOCKs, so block copies stay inside them */
+  /* cold */
+  uint32_t enc_proto_len;
+  bool is_null_enum; /* enum type google.protobuf.NullValue (JSON null) */
+  const ProtobufCFieldDescriptor *fd;
+  const char *json_name; /* lowerCamelCase, NUL-terminated */
+  uint32_t json_len, name_len;
   const ProtobufCFieldDescriptor *map_key, *map_value; /* when is_map */
   /* Info of the message type (of the map value for maps), resolved on first use. */
   _Atomic(const struct eei_msg_info *) child;
-} eei_field;
+} __attribute__((aligned(32))) eei_field;
 
 #define EEI_NUMBER_TABLE_MAX 4096
 
@@ -102,7 +106,8 @@ int eei_msg_info_find(const eei_msg_info *mi, const char *key, size_t len);
 
 /* The field with number id, or NULL: the table when there is one, else a search. */
 static inline const eei_field *eei_msg_field_by_number(const eei_msg_info *mi, uint32_t id) {
-  if (mi->by_number) return id <= mi->max_number && mi->by_number[id] ? &mi->fields[mi->by_number[id] - 1] : NULL;
+  if (mi->by_number)
+    return id <= mi->max_number && mi->by_number[id] ? &mi->fields[mi->by_number[id] - 1] : NULL;
   for (unsigned lo = 0, hi = mi->n_fields; lo < hi;) {
     unsigned mid = (lo + hi) / 2;
     if (mi->fields[mid].id == id) return &mi->fields[mid];

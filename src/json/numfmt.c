@@ -113,6 +113,11 @@ static bool shortest_fast(double v, double max_m, bool as_float, digits *out) {
     /* m is rounded, so the nearest integer to the exact product may be a neighbour.
      * (Rounding half up here, not to even: at a half both neighbours are tried anyway.) */
     double r0 = (double)(uint64_t)(m + 0.5);
+    /* A digit string r that reads back as v lies within 2^-53 * m of v * 10^k, and m
+     * within as much of that again, so a product farther than that from every integer
+     * has no candidate: skip the division (the costly part). For floats the reading back
+     * is to float precision, 2^-24 * m. */
+    if (fabs(m - r0) > m * (as_float ? 1.3e-7 : 4.5e-16)) continue;
     /* neighbours matter only when the rounded product sits near a half */
     int tries = fabs(m - r0) > 0.49 ? 3 : 1;
     for (int delta = 0; delta < tries; delta++) {

@@ -637,11 +637,9 @@ static int write_fields(enc *e, const eei_msg_info *mi, const ProtobufCMessage *
                         size_t *count) {
   if (mi->oneof_only && !e->emit_defaults) {
     /* Every field is a member of one oneof (ValueNode and the like): go by the case. */
-    uint32_t id = EEI_MEMBER(uint32_t, msg, mi->fields[0].fd->quantifier_offset);
-    for (unsigned i = 0; id && i < mi->n_fields; i++) {
-      if (mi->fields[i].fd->id == id) return write_member(e, &mi->fields[i], msg, count);
-    }
-    return 0;
+    uint32_t id = EEI_MEMBER(uint32_t, msg, mi->oneof_case_offset);
+    const eei_field *f = id ? eei_msg_field_by_number(mi, id) : NULL;
+    return f ? write_member(e, f, msg, count) : 0;
   }
   size_t absent = 0;
   for (unsigned i = 0; i < mi->n_fields; i++) {
@@ -671,11 +669,8 @@ static int write_object(enc *e, const eei_msg_info *mi, const ProtobufCMessage *
 
 /* ------------------------------------------------------------------ well-known types */
 
-static const eei_field *wkt_field(const eei_msg_info *mi, uint32_t id) {
-  for (unsigned i = 0; i < mi->n_fields; i++) {
-    if (mi->fields[i].fd->id == id) return &mi->fields[i];
-  }
-  return NULL;
+static inline const eei_field *wkt_field(const eei_msg_info *mi, uint32_t id) {
+  return eei_msg_field_by_number(mi, id);
 }
 
 /* The quoted text of a Timestamp or Duration, formatted in place; -1 when out of range

@@ -294,6 +294,7 @@ static eei_msg_info *info_build(const ProtobufCMessageDescriptor *d) {
         mi->fields[i].fd->quantifier_offset != mi->fields[0].fd->quantifier_offset)
       mi->oneof_only = false;
   }
+  if (mi->oneof_only) mi->oneof_case_offset = mi->fields[0].fd->quantifier_offset;
   return mi;
 fail:
   info_free(mi);

@@ -83,6 +83,7 @@ typedef struct eei_msg_info {
   const ProtobufCMessageDescriptor *desc;
   eei_wkt wkt;
   bool oneof_only; /* every field belongs to the same oneof */
+  unsigned oneof_case_offset; /* when oneof_only: where the message keeps the case */
   unsigned n_fields;
   eei_field *fields;
   uint32_t name_mask; /* name table: both spellings of every field */

@@ -1155,8 +1155,9 @@ static int stream_time(enc *e, const eei_msg_info *mi, const uint8_t *p, const u
   while (p < end) {
     uint64_t tag;
     wire_val v;
-    if (wire_varint(&p, end, &tag) != 0 || wire_read((int)(tag & 7), &p, end, &v) != 0)
-      return STREAM_FALLBACK;
+    if (wire_varint(&p, end, &tag) != 0 || (tag >> 3) == 0 || tag >> 32 ||
+        wire_read((int)(tag & 7), &p, end, &v) != 0)
+      return STREAM_FALLBACK; /* (number 0 or past 2^29-1: the general path says so) */
     if (tag == (1 << 3))
       sec = (int64_t)v.u;
     else if (tag == (2 << 3))

@@ -82,7 +82,7 @@ typedef struct eei_name_slot {
 typedef struct eei_msg_info {
   const ProtobufCMessageDescriptor *desc;
   eei_wkt wkt;
-  bool oneof_only; /* every field belongs to the same oneof */
+  bool oneof_only;            /* every field belongs to the same oneof */
   unsigned oneof_case_offset; /* when oneof_only: where the message keeps the case */
   unsigned n_fields;
   eei_field *fields;

@@ -24,6 +24,7 @@ const ProtobufCMessageDescriptor *const eei_test_message_descriptors[] = {
   &eetest__test_all_types__map_string_nested_message_entry__descriptor,
   &eetest__test_all_types__map_string_nested_enum_entry__descriptor,
   &eetest__test_all_types__map_string_value_entry__descriptor,
+  &eetest__streamable_types__descriptor,
   &eetest__http__message__descriptor,
   &eetest__http__message__tags_entry__descriptor,
   &eetest__http__sub_message__descriptor,

@@ -238,6 +238,47 @@ static const ee_route_json_field m0_fields[] = {
     {1, "c", "c"},
 };
 static const ee_route_json_field m1_fields[] = {
+    {1, "f_int32", "fInt32"},
+    {2, "f_int64", "fInt64"},
+    {3, "f_uint32", "fUint32"},
+    {4, "f_uint64", "fUint64"},
+    {5, "f_sint32", "fSint32"},
+    {6, "f_sint64", "fSint64"},
+    {7, "f_fixed32", "fFixed32"},
+    {8, "f_fixed64", "fFixed64"},
+    {9, "f_sfixed32", "fSfixed32"},
+    {10, "f_sfixed64", "fSfixed64"},
+    {11, "f_float", "fFloat"},
+    {12, "f_double", "fDouble"},
+    {13, "f_bool", "fBool"},
+    {14, "f_string", "fString"},
+    {15, "f_bytes", "fBytes"},
+    {16, "f_enum", "fEnum"},
+    {17, "f_message", "fMessage"},
+    {18, "f_timestamp", "fTimestamp"},
+    {19, "f_duration", "fDuration"},
+    {31, "r_int32", "rInt32"},
+    {32, "r_int64", "rInt64"},
+    {33, "r_uint32", "rUint32"},
+    {36, "r_sint64", "rSint64"},
+    {37, "r_fixed32", "rFixed32"},
+    {40, "r_sfixed64", "rSfixed64"},
+    {41, "r_float", "rFloat"},
+    {42, "r_double", "rDouble"},
+    {43, "r_bool", "rBool"},
+    {44, "r_string", "rString"},
+    {45, "r_bytes", "rBytes"},
+    {46, "r_enum", "rEnum"},
+    {47, "r_message", "rMessage"},
+    {48, "r_timestamp", "rTimestamp"},
+    {49, "r_unpacked_int32", "rUnpackedInt32"},
+    {111, "o_uint32", "oUint32"},
+    {112, "o_string", "oString"},
+    {113, "o_message", "oMessage"},
+    {114, "o_double", "oDouble"},
+    {536870911, "high_number", "highNumber"},
+};
+static const ee_route_json_field m2_fields[] = {
     {1, "optional_int32", "optionalInt32"},
     {2, "optional_int64", "optionalInt64"},
     {3, "optional_uint32", "optionalUint32"},
@@ -340,10 +381,6 @@ static const ee_route_json_field m1_fields[] = {
     {407, "field_name_with_digit_7a", "fieldNameWithDigit7a"},
     {500, "recursive_message", "recursiveMessage"},
 };
-static const ee_route_json_field m2_fields[] = {
-    {1, "key", "key"},
-    {2, "value", "value"},
-};
 static const ee_route_json_field m3_fields[] = {
     {1, "key", "key"},
     {2, "value", "value"},
@@ -413,49 +450,53 @@ static const ee_route_json_field m19_fields[] = {
     {2, "value", "value"},
 };
 static const ee_route_json_field m20_fields[] = {
+    {1, "key", "key"},
+    {2, "value", "value"},
+};
+static const ee_route_json_field m21_fields[] = {
     {1, "a", "a"},
     {2, "corecursive", "corecursive"},
 };
-static const ee_route_json_field m21_fields[] = {
+static const ee_route_json_field m22_fields[] = {
     {1, "name", "name"},
     {2, "reason", "reason"},
 };
-static const ee_route_json_field m22_fields[] = {
+static const ee_route_json_field m23_fields[] = {
     {1, "name", "name"},
 };
-static const ee_route_json_field m23_fields[] = {
+static const ee_route_json_field m24_fields[] = {
     {1, "path", "path"},
     {2, "follow", "follow"},
 };
-static const ee_route_json_field m24_fields[] = {
+static const ee_route_json_field m25_fields[] = {
     {1, "message_id", "messageId"},
     {2, "revision", "revision"},
     {3, "sub", "sub"},
 };
-static const ee_route_json_field m25_fields[] = {
+static const ee_route_json_field m26_fields[] = {
     {1, "name", "name"},
 };
-static const ee_route_json_field m26_fields[] = {
+static const ee_route_json_field m27_fields[] = {
     {1, "message_id", "messageId"},
     {2, "user_id", "userId"},
 };
-static const ee_route_json_field m27_fields[] = {
+static const ee_route_json_field m28_fields[] = {
     {1, "message_id", "messageId"},
     {2, "text", "text"},
     {3, "sub", "sub"},
     {4, "subs", "subs"},
     {5, "tags", "tags"},
 };
-static const ee_route_json_field m28_fields[] = {
+static const ee_route_json_field m29_fields[] = {
     {1, "key", "key"},
     {2, "value", "value"},
 };
-static const ee_route_json_field m29_fields[] = {
+static const ee_route_json_field m30_fields[] = {
     {1, "name", "name"},
     {2, "labels", "labels"},
     {3, "replace", "replace"},
 };
-static const ee_route_json_field m30_fields[] = {
+static const ee_route_json_field m31_fields[] = {
     {1, "id", "id"},
     {2, "page_size", "pageSize"},
     {3, "big", "big"},
@@ -484,59 +525,60 @@ static const ee_route_json_field m30_fields[] = {
     {26, "subs", "subs"},
     {27, "attrs", "attrs"},
 };
-static const ee_route_json_field m31_fields[] = {
+static const ee_route_json_field m32_fields[] = {
     {1, "key", "key"},
     {2, "value", "value"},
 };
-static const ee_route_json_field m32_fields[] = {
+static const ee_route_json_field m33_fields[] = {
     {1, "subfield", "subfield"},
     {2, "count", "count"},
 };
-static const ee_route_json_field m33_fields[] = {
+static const ee_route_json_field m34_fields[] = {
     {1, "message_id", "messageId"},
     {2, "message", "message"},
 };
-static const ee_route_json_field m34_fields[] = {
+static const ee_route_json_field m35_fields[] = {
     {1, "message", "message"},
     {2, "other", "other"},
 };
 
 static const ee_route_json_message messages[] = {
     {"eetest.ForeignMessage", &eetest__foreign_message__descriptor, m0_fields, 1},
-    {"eetest.TestAllTypes", &eetest__test_all_types__descriptor, m1_fields, 101},
-    {"eetest.TestAllTypes.MapBoolBoolEntry", &eetest__test_all_types__map_bool_bool_entry__descriptor, m2_fields, 2},
-    {"eetest.TestAllTypes.MapFixed32Fixed32Entry", &eetest__test_all_types__map_fixed32_fixed32_entry__descriptor, m3_fields, 2},
-    {"eetest.TestAllTypes.MapFixed64Fixed64Entry", &eetest__test_all_types__map_fixed64_fixed64_entry__descriptor, m4_fields, 2},
-    {"eetest.TestAllTypes.MapInt32DoubleEntry", &eetest__test_all_types__map_int32_double_entry__descriptor, m5_fields, 2},
-    {"eetest.TestAllTypes.MapInt32FloatEntry", &eetest__test_all_types__map_int32_float_entry__descriptor, m6_fields, 2},
-    {"eetest.TestAllTypes.MapInt32Int32Entry", &eetest__test_all_types__map_int32_int32_entry__descriptor, m7_fields, 2},
-    {"eetest.TestAllTypes.MapInt64Int64Entry", &eetest__test_all_types__map_int64_int64_entry__descriptor, m8_fields, 2},
-    {"eetest.TestAllTypes.MapSfixed32Sfixed32Entry", &eetest__test_all_types__map_sfixed32_sfixed32_entry__descriptor, m9_fields, 2},
-    {"eetest.TestAllTypes.MapSfixed64Sfixed64Entry", &eetest__test_all_types__map_sfixed64_sfixed64_entry__descriptor, m10_fields, 2},
-    {"eetest.TestAllTypes.MapSint32Sint32Entry", &eetest__test_all_types__map_sint32_sint32_entry__descriptor, m11_fields, 2},
-    {"eetest.TestAllTypes.MapSint64Sint64Entry", &eetest__test_all_types__map_sint64_sint64_entry__descriptor, m12_fields, 2},
-    {"eetest.TestAllTypes.MapStringBytesEntry", &eetest__test_all_types__map_string_bytes_entry__descriptor, m13_fields, 2},
-    {"eetest.TestAllTypes.MapStringNestedEnumEntry", &eetest__test_all_types__map_string_nested_enum_entry__descriptor, m14_fields, 2},
-    {"eetest.TestAllTypes.MapStringNestedMessageEntry", &eetest__test_all_types__map_string_nested_message_entry__descriptor, m15_fields, 2},
-    {"eetest.TestAllTypes.MapStringStringEntry", &eetest__test_all_types__map_string_string_entry__descriptor, m16_fields, 2},
-    {"eetest.TestAllTypes.MapStringValueEntry", &eetest__test_all_types__map_string_value_entry__descriptor, m17_fields, 2},
-    {"eetest.TestAllTypes.MapUint32Uint32Entry", &eetest__test_all_types__map_uint32_uint32_entry__descriptor, m18_fields, 2},
-    {"eetest.TestAllTypes.MapUint64Uint64Entry", &eetest__test_all_types__map_uint64_uint64_entry__descriptor, m19_fields, 2},
-    {"eetest.TestAllTypes.NestedMessage", &eetest__test_all_types__nested_message__descriptor, m20_fields, 2},
-    {"eetest.http.CancelOperationRequest", &eetest__http__cancel_operation_request__descriptor, m21_fields, 2},
-    {"eetest.http.GetBookRequest", &eetest__http__get_book_request__descriptor, m22_fields, 1},
-    {"eetest.http.GetFileRequest", &eetest__http__get_file_request__descriptor, m23_fields, 2},
-    {"eetest.http.GetMessageQueryRequest", &eetest__http__get_message_query_request__descriptor, m24_fields, 3},
-    {"eetest.http.GetMessageRequest", &eetest__http__get_message_request__descriptor, m25_fields, 1},
-    {"eetest.http.GetUserMessageRequest", &eetest__http__get_user_message_request__descriptor, m26_fields, 2},
-    {"eetest.http.Message", &eetest__http__message__descriptor, m27_fields, 5},
-    {"eetest.http.Message.TagsEntry", &eetest__http__message__tags_entry__descriptor, m28_fields, 2},
-    {"eetest.http.PutLabelsRequest", &eetest__http__put_labels_request__descriptor, m29_fields, 3},
-    {"eetest.http.SearchRequest", &eetest__http__search_request__descriptor, m30_fields, 27},
-    {"eetest.http.SearchRequest.AttrsEntry", &eetest__http__search_request__attrs_entry__descriptor, m31_fields, 2},
-    {"eetest.http.SubMessage", &eetest__http__sub_message__descriptor, m32_fields, 2},
-    {"eetest.http.UpdateMessageRequest", &eetest__http__update_message_request__descriptor, m33_fields, 2},
-    {"eetest.http.WrappedResponse", &eetest__http__wrapped_response__descriptor, m34_fields, 2},
+    {"eetest.StreamableTypes", &eetest__streamable_types__descriptor, m1_fields, 39},
+    {"eetest.TestAllTypes", &eetest__test_all_types__descriptor, m2_fields, 101},
+    {"eetest.TestAllTypes.MapBoolBoolEntry", &eetest__test_all_types__map_bool_bool_entry__descriptor, m3_fields, 2},
+    {"eetest.TestAllTypes.MapFixed32Fixed32Entry", &eetest__test_all_types__map_fixed32_fixed32_entry__descriptor, m4_fields, 2},
+    {"eetest.TestAllTypes.MapFixed64Fixed64Entry", &eetest__test_all_types__map_fixed64_fixed64_entry__descriptor, m5_fields, 2},
+    {"eetest.TestAllTypes.MapInt32DoubleEntry", &eetest__test_all_types__map_int32_double_entry__descriptor, m6_fields, 2},
+    {"eetest.TestAllTypes.MapInt32FloatEntry", &eetest__test_all_types__map_int32_float_entry__descriptor, m7_fields, 2},
+    {"eetest.TestAllTypes.MapInt32Int32Entry", &eetest__test_all_types__map_int32_int32_entry__descriptor, m8_fields, 2},
+    {"eetest.TestAllTypes.MapInt64Int64Entry", &eetest__test_all_types__map_int64_int64_entry__descriptor, m9_fields, 2},
+    {"eetest.TestAllTypes.MapSfixed32Sfixed32Entry", &eetest__test_all_types__map_sfixed32_sfixed32_entry__descriptor, m10_fields, 2},
+    {"eetest.TestAllTypes.MapSfixed64Sfixed64Entry", &eetest__test_all_types__map_sfixed64_sfixed64_entry__descriptor, m11_fields, 2},
+    {"eetest.TestAllTypes.MapSint32Sint32Entry", &eetest__test_all_types__map_sint32_sint32_entry__descriptor, m12_fields, 2},
+    {"eetest.TestAllTypes.MapSint64Sint64Entry", &eetest__test_all_types__map_sint64_sint64_entry__descriptor, m13_fields, 2},
+    {"eetest.TestAllTypes.MapStringBytesEntry", &eetest__test_all_types__map_string_bytes_entry__descriptor, m14_fields, 2},
+    {"eetest.TestAllTypes.MapStringNestedEnumEntry", &eetest__test_all_types__map_string_nested_enum_entry__descriptor, m15_fields, 2},
+    {"eetest.TestAllTypes.MapStringNestedMessageEntry", &eetest__test_all_types__map_string_nested_message_entry__descriptor, m16_fields, 2},
+    {"eetest.TestAllTypes.MapStringStringEntry", &eetest__test_all_types__map_string_string_entry__descriptor, m17_fields, 2},
+    {"eetest.TestAllTypes.MapStringValueEntry", &eetest__test_all_types__map_string_value_entry__descriptor, m18_fields, 2},
+    {"eetest.TestAllTypes.MapUint32Uint32Entry", &eetest__test_all_types__map_uint32_uint32_entry__descriptor, m19_fields, 2},
+    {"eetest.TestAllTypes.MapUint64Uint64Entry", &eetest__test_all_types__map_uint64_uint64_entry__descriptor, m20_fields, 2},
+    {"eetest.TestAllTypes.NestedMessage", &eetest__test_all_types__nested_message__descriptor, m21_fields, 2},
+    {"eetest.http.CancelOperationRequest", &eetest__http__cancel_operation_request__descriptor, m22_fields, 2},
+    {"eetest.http.GetBookRequest", &eetest__http__get_book_request__descriptor, m23_fields, 1},
+    {"eetest.http.GetFileRequest", &eetest__http__get_file_request__descriptor, m24_fields, 2},
+    {"eetest.http.GetMessageQueryRequest", &eetest__http__get_message_query_request__descriptor, m25_fields, 3},
+    {"eetest.http.GetMessageRequest", &eetest__http__get_message_request__descriptor, m26_fields, 1},
+    {"eetest.http.GetUserMessageRequest", &eetest__http__get_user_message_request__descriptor, m27_fields, 2},
+    {"eetest.http.Message", &eetest__http__message__descriptor, m28_fields, 5},
+    {"eetest.http.Message.TagsEntry", &eetest__http__message__tags_entry__descriptor, m29_fields, 2},
+    {"eetest.http.PutLabelsRequest", &eetest__http__put_labels_request__descriptor, m30_fields, 3},
+    {"eetest.http.SearchRequest", &eetest__http__search_request__descriptor, m31_fields, 27},
+    {"eetest.http.SearchRequest.AttrsEntry", &eetest__http__search_request__attrs_entry__descriptor, m32_fields, 2},
+    {"eetest.http.SubMessage", &eetest__http__sub_message__descriptor, m33_fields, 2},
+    {"eetest.http.UpdateMessageRequest", &eetest__http__update_message_request__descriptor, m34_fields, 2},
+    {"eetest.http.WrappedResponse", &eetest__http__wrapped_response__descriptor, m35_fields, 2},
 };
 
-const ee_route_table eei_test_routes = {routes, 13, messages, 35};
+const ee_route_table eei_test_routes = {routes, 13, messages, 36};

@@ -125,7 +125,9 @@ typedef struct ee_json_decode_options {
   { false, false, 0, 0, NULL, NULL }
 
 /* Appends the JSON form of msg to out. opts may be NULL. On failure out is restored to
- * the length it had before the call. The caller keeps ownership of msg and out. */
+ * the length it had before the call. The caller keeps ownership of msg and out.
+ * EE_RESOURCE_EXHAUSTED when the text would pass out's limit (a text of exactly the limit
+ * fits). */
 ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options *opts, ee_buf *out,
                        ee_status *st);
 

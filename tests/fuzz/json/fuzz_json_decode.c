@@ -22,7 +22,7 @@
 #include "ee/buf.h"
 #include "ee/json.h"
 #include "ee/status.h"
-#include "eei_test_message_descriptors.h"
+#include "fuzz_registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,20 +47,6 @@ static const char *const kTypes[16] = {
     "google.protobuf.ListValue",
 };
 
-static const ee_json_registry *registry(void) {
-  static ee_json_registry *reg;
-  if (reg == NULL) {
-    ee_status st;
-    ee_status_clear(&st);
-    reg = ee_json_registry_new();
-    if (reg == NULL) abort();
-    for (size_t i = 0; i < eei_test_message_descriptors_count; i++) {
-      if (ee_json_registry_add(reg, eei_test_message_descriptors[i], &st) != EE_OK) abort();
-    }
-  }
-  return reg;
-}
-
 static void die(const char *what, const char *type, const ee_status *st, const ee_buf *json) {
   fprintf(stderr, "fuzz_json: %s (%s): %s\n", what, type, st ? st->message : "");
   if (json && json->data) fprintf(stderr, "fuzz_json: text: %.*s\n", (int)json->len, json->data);
@@ -71,15 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   const uint8_t sel = data[0];
   const char *type = kTypes[sel & 15];
-  const ProtobufCMessageDescriptor *desc = ee_json_registry_find(registry(), type);
+  const ProtobufCMessageDescriptor *desc = ee_json_registry_find(fuzz_registry(), type);
   if (desc == NULL) die("type not in registry", type, NULL, NULL);
 
   ee_json_decode_options dopts = EE_JSON_DECODE_OPTIONS_INIT;
-  dopts.registry = registry();
+  dopts.registry = fuzz_registry();
   dopts.ignore_unknown_fields = (sel & 0x10) != 0;
   dopts.accept_wrapper_objects = (sel & 0x20) != 0;
   ee_json_encode_options eopts = EE_JSON_ENCODE_OPTIONS_INIT;
-  eopts.registry = registry();
+  eopts.registry = fuzz_registry();
   eopts.emit_defaults = (sel & 0x40) != 0;
   eopts.use_proto_names = (sel & 0x80) != 0;
   eopts.enums_as_ints = (sel & 0xc0) == 0xc0;
@@ -110,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Our own output must decode under the strict defaults (no ignore_unknown, no wrapper
    * objects): the encoder never prints those forms. */
   ee_json_decode_options strict = EE_JSON_DECODE_OPTIONS_INIT;
-  strict.registry = registry();
+  strict.registry = fuzz_registry();
   ProtobufCMessage *again = NULL;
   if (ee_json_decode(desc, first.data ? first.data : "", first.len, &strict, &again, &st) !=
       EE_OK) {

@@ -211,6 +211,51 @@ void   eetest__test_all_types__free_unpacked
   assert(message->base.descriptor == &eetest__test_all_types__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   eetest__streamable_types__init
+                     (Eetest__StreamableTypes         *message)
+{
+  static const Eetest__StreamableTypes init_value = EETEST__STREAMABLE_TYPES__INIT;
+  *message = init_value;
+}
+size_t eetest__streamable_types__get_packed_size
+                     (const Eetest__StreamableTypes *message)
+{
+  assert(message->base.descriptor == &eetest__streamable_types__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t eetest__streamable_types__pack
+                     (const Eetest__StreamableTypes *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &eetest__streamable_types__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t eetest__streamable_types__pack_to_buffer
+                     (const Eetest__StreamableTypes *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &eetest__streamable_types__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Eetest__StreamableTypes *
+       eetest__streamable_types__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Eetest__StreamableTypes *)
+     protobuf_c_message_unpack (&eetest__streamable_types__descriptor,
+                                allocator, len, data);
+}
+void   eetest__streamable_types__free_unpacked
+                     (Eetest__StreamableTypes *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &eetest__streamable_types__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor eetest__foreign_message__field_descriptors[1] =
 {
   {
@@ -2607,6 +2652,543 @@ const ProtobufCMessageDescriptor eetest__test_all_types__descriptor =
   eetest__test_all_types__field_indices_by_name,
   20,  eetest__test_all_types__number_ranges,
   (ProtobufCMessageInit) eetest__test_all_types__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor eetest__streamable_types__field_descriptors[39] =
+{
+  {
+    "f_int32",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_int32),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_int64",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_int64),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_uint32",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_uint32),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_uint64",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_uint64),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_sint32",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_SINT32,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_sint32),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_sint64",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_SINT64,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_sint64),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_fixed32",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED32,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_fixed32),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_fixed64",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_fixed64),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_sfixed32",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_SFIXED32,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_sfixed32),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_sfixed64",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_SFIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_sfixed64),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_float",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_float),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_double",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_double),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_bool",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_bool),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_string",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_string),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_bytes",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_enum",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_enum),
+    &eetest__foreign_enum__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_message",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_message),
+    &eetest__streamable_types__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_timestamp",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_timestamp),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f_duration",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, f_duration),
+    &google__protobuf__duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_int32",
+    31,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Eetest__StreamableTypes, n_r_int32),
+    offsetof(Eetest__StreamableTypes, r_int32),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_int64",
+    32,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Eetest__StreamableTypes, n_r_int64),
+    offsetof(Eetest__StreamableTypes, r_int64),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_uint32",
+    33,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Eetest__StreamableTypes, n_r_uint32),
+    offsetof(Eetest__StreamableTypes, r_uint32),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_sint64",
+    36,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_SINT64,
+    offsetof(Eetest__StreamableTypes, n_r_sint64),
+    offsetof(Eetest__StreamableTypes, r_sint64),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_fixed32",
+    37,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_FIXED32,
+    offsetof(Eetest__StreamableTypes, n_r_fixed32),
+    offsetof(Eetest__StreamableTypes, r_fixed32),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_sfixed64",
+    40,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_SFIXED64,
+    offsetof(Eetest__StreamableTypes, n_r_sfixed64),
+    offsetof(Eetest__StreamableTypes, r_sfixed64),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_float",
+    41,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_FLOAT,
+    offsetof(Eetest__StreamableTypes, n_r_float),
+    offsetof(Eetest__StreamableTypes, r_float),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_double",
+    42,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Eetest__StreamableTypes, n_r_double),
+    offsetof(Eetest__StreamableTypes, r_double),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_bool",
+    43,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Eetest__StreamableTypes, n_r_bool),
+    offsetof(Eetest__StreamableTypes, r_bool),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_string",
+    44,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Eetest__StreamableTypes, n_r_string),
+    offsetof(Eetest__StreamableTypes, r_string),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_bytes",
+    45,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Eetest__StreamableTypes, n_r_bytes),
+    offsetof(Eetest__StreamableTypes, r_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_enum",
+    46,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Eetest__StreamableTypes, n_r_enum),
+    offsetof(Eetest__StreamableTypes, r_enum),
+    &eetest__foreign_enum__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_message",
+    47,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Eetest__StreamableTypes, n_r_message),
+    offsetof(Eetest__StreamableTypes, r_message),
+    &eetest__streamable_types__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_timestamp",
+    48,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Eetest__StreamableTypes, n_r_timestamp),
+    offsetof(Eetest__StreamableTypes, r_timestamp),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "r_unpacked_int32",
+    49,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Eetest__StreamableTypes, n_r_unpacked_int32),
+    offsetof(Eetest__StreamableTypes, r_unpacked_int32),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "o_uint32",
+    111,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Eetest__StreamableTypes, choice_case),
+    offsetof(Eetest__StreamableTypes, o_uint32),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "o_string",
+    112,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Eetest__StreamableTypes, choice_case),
+    offsetof(Eetest__StreamableTypes, o_string),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "o_message",
+    113,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Eetest__StreamableTypes, choice_case),
+    offsetof(Eetest__StreamableTypes, o_message),
+    &eetest__streamable_types__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "o_double",
+    114,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Eetest__StreamableTypes, choice_case),
+    offsetof(Eetest__StreamableTypes, o_double),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "high_number",
+    536870911,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__StreamableTypes, high_number),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned eetest__streamable_types__field_indices_by_name[] = {
+  12,   /* field[12] = f_bool */
+  14,   /* field[14] = f_bytes */
+  11,   /* field[11] = f_double */
+  18,   /* field[18] = f_duration */
+  15,   /* field[15] = f_enum */
+  6,   /* field[6] = f_fixed32 */
+  7,   /* field[7] = f_fixed64 */
+  10,   /* field[10] = f_float */
+  0,   /* field[0] = f_int32 */
+  1,   /* field[1] = f_int64 */
+  16,   /* field[16] = f_message */
+  8,   /* field[8] = f_sfixed32 */
+  9,   /* field[9] = f_sfixed64 */
+  4,   /* field[4] = f_sint32 */
+  5,   /* field[5] = f_sint64 */
+  13,   /* field[13] = f_string */
+  17,   /* field[17] = f_timestamp */
+  2,   /* field[2] = f_uint32 */
+  3,   /* field[3] = f_uint64 */
+  38,   /* field[38] = high_number */
+  37,   /* field[37] = o_double */
+  36,   /* field[36] = o_message */
+  35,   /* field[35] = o_string */
+  34,   /* field[34] = o_uint32 */
+  27,   /* field[27] = r_bool */
+  29,   /* field[29] = r_bytes */
+  26,   /* field[26] = r_double */
+  30,   /* field[30] = r_enum */
+  23,   /* field[23] = r_fixed32 */
+  25,   /* field[25] = r_float */
+  19,   /* field[19] = r_int32 */
+  20,   /* field[20] = r_int64 */
+  31,   /* field[31] = r_message */
+  24,   /* field[24] = r_sfixed64 */
+  22,   /* field[22] = r_sint64 */
+  28,   /* field[28] = r_string */
+  32,   /* field[32] = r_timestamp */
+  21,   /* field[21] = r_uint32 */
+  33,   /* field[33] = r_unpacked_int32 */
+};
+static const ProtobufCIntRange eetest__streamable_types__number_ranges[6 + 1] =
+{
+  { 1, 0 },
+  { 31, 19 },
+  { 36, 22 },
+  { 40, 24 },
+  { 111, 34 },
+  { 536870911, 38 },
+  { 0, 39 }
+};
+const ProtobufCMessageDescriptor eetest__streamable_types__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "eetest.StreamableTypes",
+  "StreamableTypes",
+  "Eetest__StreamableTypes",
+  "eetest",
+  sizeof(Eetest__StreamableTypes),
+  39,
+  eetest__streamable_types__field_descriptors,
+  eetest__streamable_types__field_indices_by_name,
+  6,  eetest__streamable_types__number_ranges,
+  (ProtobufCMessageInit) eetest__streamable_types__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue eetest__foreign_enum__enum_values_by_number[4] =

@@ -43,6 +43,7 @@ typedef struct Eetest__TestAllTypes__MapStringBytesEntry Eetest__TestAllTypes__M
 typedef struct Eetest__TestAllTypes__MapStringNestedMessageEntry Eetest__TestAllTypes__MapStringNestedMessageEntry;
 typedef struct Eetest__TestAllTypes__MapStringNestedEnumEntry Eetest__TestAllTypes__MapStringNestedEnumEntry;
 typedef struct Eetest__TestAllTypes__MapStringValueEntry Eetest__TestAllTypes__MapStringValueEntry;
+typedef struct Eetest__StreamableTypes Eetest__StreamableTypes;
 
 
 /* --- enums --- */
@@ -461,6 +462,85 @@ struct  Eetest__TestAllTypes
     , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, NULL, NULL, EETEST__TEST_ALL_TYPES__NESTED_ENUM__ZERO, EETEST__FOREIGN_ENUM__FOREIGN_ZERO, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, GOOGLE__PROTOBUF__NULL_VALUE__NULL_VALUE, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, NULL, EETEST__TEST_ALL_TYPES__ONEOF_FIELD__NOT_SET, {0} }
 
 
+typedef enum {
+  EETEST__STREAMABLE_TYPES__CHOICE__NOT_SET = 0,
+  EETEST__STREAMABLE_TYPES__CHOICE_O_UINT32 = 111,
+  EETEST__STREAMABLE_TYPES__CHOICE_O_STRING = 112,
+  EETEST__STREAMABLE_TYPES__CHOICE_O_MESSAGE = 113,
+  EETEST__STREAMABLE_TYPES__CHOICE_O_DOUBLE = 114
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(EETEST__STREAMABLE_TYPES__CHOICE__CASE)
+} Eetest__StreamableTypes__ChoiceCase;
+
+/*
+ * Every field kind the encoder prints straight from an Any's wire bytes (no maps and no
+ * well-known types but Timestamp and Duration): the Any fuzz target's main subject.
+ */
+struct  Eetest__StreamableTypes
+{
+  ProtobufCMessage base;
+  int32_t f_int32;
+  int64_t f_int64;
+  uint32_t f_uint32;
+  uint64_t f_uint64;
+  int32_t f_sint32;
+  int64_t f_sint64;
+  uint32_t f_fixed32;
+  uint64_t f_fixed64;
+  int32_t f_sfixed32;
+  int64_t f_sfixed64;
+  float f_float;
+  double f_double;
+  protobuf_c_boolean f_bool;
+  char *f_string;
+  ProtobufCBinaryData f_bytes;
+  Eetest__ForeignEnum f_enum;
+  Eetest__StreamableTypes *f_message;
+  Google__Protobuf__Timestamp *f_timestamp;
+  Google__Protobuf__Duration *f_duration;
+  size_t n_r_int32;
+  int32_t *r_int32;
+  size_t n_r_int64;
+  int64_t *r_int64;
+  size_t n_r_uint32;
+  uint32_t *r_uint32;
+  size_t n_r_sint64;
+  int64_t *r_sint64;
+  size_t n_r_fixed32;
+  uint32_t *r_fixed32;
+  size_t n_r_sfixed64;
+  int64_t *r_sfixed64;
+  size_t n_r_float;
+  float *r_float;
+  size_t n_r_double;
+  double *r_double;
+  size_t n_r_bool;
+  protobuf_c_boolean *r_bool;
+  size_t n_r_string;
+  char **r_string;
+  size_t n_r_bytes;
+  ProtobufCBinaryData *r_bytes;
+  size_t n_r_enum;
+  Eetest__ForeignEnum *r_enum;
+  size_t n_r_message;
+  Eetest__StreamableTypes **r_message;
+  size_t n_r_timestamp;
+  Google__Protobuf__Timestamp **r_timestamp;
+  size_t n_r_unpacked_int32;
+  int32_t *r_unpacked_int32;
+  int32_t high_number;
+  Eetest__StreamableTypes__ChoiceCase choice_case;
+  union {
+    uint32_t o_uint32;
+    char *o_string;
+    Eetest__StreamableTypes *o_message;
+    double o_double;
+  };
+};
+#define EETEST__STREAMABLE_TYPES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&eetest__streamable_types__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, EETEST__FOREIGN_ENUM__FOREIGN_ZERO, NULL, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, EETEST__STREAMABLE_TYPES__CHOICE__NOT_SET, {0} }
+
+
 /* Eetest__ForeignMessage methods */
 void   eetest__foreign_message__init
                      (Eetest__ForeignMessage         *message);
@@ -556,6 +636,25 @@ Eetest__TestAllTypes *
 void   eetest__test_all_types__free_unpacked
                      (Eetest__TestAllTypes *message,
                       ProtobufCAllocator *allocator);
+/* Eetest__StreamableTypes methods */
+void   eetest__streamable_types__init
+                     (Eetest__StreamableTypes         *message);
+size_t eetest__streamable_types__get_packed_size
+                     (const Eetest__StreamableTypes   *message);
+size_t eetest__streamable_types__pack
+                     (const Eetest__StreamableTypes   *message,
+                      uint8_t             *out);
+size_t eetest__streamable_types__pack_to_buffer
+                     (const Eetest__StreamableTypes   *message,
+                      ProtobufCBuffer     *buffer);
+Eetest__StreamableTypes *
+       eetest__streamable_types__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   eetest__streamable_types__free_unpacked
+                     (Eetest__StreamableTypes *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Eetest__ForeignMessage_Closure)
@@ -621,6 +720,9 @@ typedef void (*Eetest__TestAllTypes__MapStringValueEntry_Closure)
 typedef void (*Eetest__TestAllTypes_Closure)
                  (const Eetest__TestAllTypes *message,
                   void *closure_data);
+typedef void (*Eetest__StreamableTypes_Closure)
+                 (const Eetest__StreamableTypes *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -650,6 +752,7 @@ extern const ProtobufCMessageDescriptor eetest__test_all_types__map_string_neste
 extern const ProtobufCMessageDescriptor eetest__test_all_types__map_string_nested_enum_entry__descriptor;
 extern const ProtobufCMessageDescriptor eetest__test_all_types__map_string_value_entry__descriptor;
 extern const ProtobufCEnumDescriptor    eetest__test_all_types__nested_enum__descriptor;
+extern const ProtobufCMessageDescriptor eetest__streamable_types__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -812,6 +812,16 @@ static inline int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *o
   return -1;
 }
 
+/* protobuf-c reads tags and length prefixes of at most 5 bytes and refuses longer
+ * (over-long) encodings; the fast path must refuse what the general path refuses. */
+#define EEI_WIRE_SHORT_MAX 5
+
+static inline int wire_short(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  const uint8_t *start = *p;
+  if (wire_varint(p, end, out) != 0 || *p - start > EEI_WIRE_SHORT_MAX) return -1;
+  return 0;
+}
+
 /* One value of wire type wt: its bits (varint, fixed) or its span (length-delimited). */
 typedef struct wire_val {
   uint64_t u;
@@ -837,7 +847,7 @@ static inline __attribute__((always_inline)) int wire_read(int wt, const uint8_t
       return 0;
     }
     case 2:
-      if (wire_varint(p, end, &v->u) != 0 || v->u > (uint64_t)(end - *p)) return -1;
+      if (wire_short(p, end, &v->u) != 0 || v->u > (uint64_t)(end - *p)) return -1;
       v->s = *p;
       v->n = (size_t)v->u;
       *p += v->n;
@@ -957,7 +967,7 @@ static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wir
     }
     const uint8_t *q = *pp;
     uint64_t t;
-    if (q >= end || wire_varint(&q, end, &t) != 0 || (t >> 3) != (tag >> 3)) break;
+    if (q >= end || wire_short(&q, end, &t) != 0 || (t >> 3) != (tag >> 3)) break;
     wt = (int)(t & 7);
     if (wire_read(wt, &q, end, v) != 0) return STREAM_FALLBACK;
     *pp = q;
@@ -1040,7 +1050,7 @@ static inline __attribute__((always_inline)) int stream_singular(enc *e, const e
       p += 4;
       break;
     default:
-      if (wire_varint(&p, end, &u) != 0 || u > (uint64_t)(end - p)) return STREAM_FALLBACK;
+      if (wire_short(&p, end, &u) != 0 || u > (uint64_t)(end - p)) return STREAM_FALLBACK;
       p += u;
       break;
   }
@@ -1108,7 +1118,7 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
   while (p < end) {
     uint64_t tag;
     wire_val v;
-    if (wire_varint(&p, end, &tag) != 0) return STREAM_FALLBACK;
+    if (wire_short(&p, end, &tag) != 0) return STREAM_FALLBACK;
     uint32_t num = (uint32_t)(tag >> 3);
     int wt = (int)(tag & 7);
     if (num == 0 || tag >> 32) return STREAM_FALLBACK;
@@ -1155,7 +1165,7 @@ static int stream_time(enc *e, const eei_msg_info *mi, const uint8_t *p, const u
   while (p < end) {
     uint64_t tag;
     wire_val v;
-    if (wire_varint(&p, end, &tag) != 0 || (tag >> 3) == 0 || tag >> 32 ||
+    if (wire_short(&p, end, &tag) != 0 || (tag >> 3) == 0 || tag >> 32 ||
         wire_read((int)(tag & 7), &p, end, &v) != 0)
       return STREAM_FALLBACK; /* (number 0 or past 2^29-1: the general path says so) */
     if (tag == (1 << 3))

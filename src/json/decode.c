@@ -1109,6 +1109,16 @@ static int key_set_rebuild(dec *d, key_set *ks, ProtobufCMessage **ents, size_t 
 /* Is the key of ents[n] already among ents[0..n)? -1 on out of memory. */
 static int key_set_dup(dec *d, key_set *ks, ProtobufCMessage **ents, size_t n,
                        const ProtobufCFieldDescriptor *kfd) {
+  if (n < 16 && kfd->type == PROTOBUF_C_TYPE_STRING) {
+    /* Small string-keyed maps (most of them): string keys hold no NUL (refused), so
+     * strcmp decides, and the first byte mostly decides without a call. */
+    const char *k = EEI_MEMBER(const char *, ents[n], kfd->offset);
+    for (size_t i = 0; i < n; i++) {
+      const char *o = EEI_MEMBER(const char *, ents[i], kfd->offset);
+      if (o[0] == k[0] && strcmp(o, k) == 0) return 1;
+    }
+    return 0;
+  }
   map_key k = entry_key(ents[n], kfd);
   if (n < 16) {
     for (size_t i = 0; i < n; i++) {

@@ -308,7 +308,7 @@ class Gen:
       'google.protobuf.FloatValue', 'google.protobuf.BoolValue', 'google.protobuf.UInt32Value',
       'google.earthengine.v1.OperationMetadata', 'google.rpc.ErrorInfo', 'google.rpc.Status',
       'eetest.ForeignMessage', 'eetest.TestAllTypes.NestedMessage', 'eetest.TestAllTypes',
-      'google.earthengine.v1.ExportImageRequest'
+      'google.earthengine.v1.ExportImageRequest', 'eetest.StreamableTypes'
   ]
 
   def any_(self, m, depth, types=None):
@@ -317,7 +317,7 @@ class Gen:
       m.SetInParent()
       return
     name = self.r.choice(types or self.ANY_TYPES)
-    if depth <= 0 and name in ('google.protobuf.Any', 'eetest.TestAllTypes',
+    if depth <= 0 and name in ('google.protobuf.Any', 'eetest.TestAllTypes', 'eetest.StreamableTypes',
                                'google.earthengine.v1.ExportImageRequest', 'google.rpc.Status'):
       name = 'google.protobuf.Duration'
     sub = message_class(name)()
@@ -471,6 +471,7 @@ TOP_TYPES = [
     ('google.longrunning.ListOperationsRequest', 2),
     ('google.earthengine.v1.ImageFileExportOptions', 2),
     ('google.rpc.ErrorInfo', 2),
+    ('eetest.StreamableTypes', 4),
 ]
 
 

@@ -1378,11 +1378,8 @@ done:
 
 /* ------------------------------------------------------------------ well-known types */
 
-static const eei_field *wkt_field(const eei_msg_info *mi, uint32_t id) {
-  for (unsigned i = 0; i < mi->n_fields; i++) {
-    if (mi->fields[i].fd->id == id) return &mi->fields[i];
-  }
-  return NULL;
+static inline const eei_field *wkt_field(const eei_msg_info *mi, uint32_t id) {
+  return eei_msg_field_by_number(mi, id);
 }
 
 static int wkt_string(dec *d, str_tok *t, const char *what) {

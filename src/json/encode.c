@@ -776,7 +776,9 @@ static int write_wrapper(enc *e, const eei_msg_info *mi, const ProtobufCMessage 
  * one run, no singular field twice, no two members of a oneof) and its type uses nothing
  * but scalars, strings, bytes, enums, repeated fields and nested messages, Timestamps and
  * Durations, the bytes are printed directly. Anything else, and any error, falls back to
- * the general path, which then prints (or reports) exactly what it always does. */
+ * the general path, which then prints (or reports) exactly what it always does: so the
+ * fast path must never accept bytes protobuf-c refuses (field number 0, tags or length
+ * prefixes over 5 bytes). fuzz_json_any holds the two paths to the same output. */
 
 enum { STREAM_OK = 0, STREAM_FALLBACK = 1 };
 

@@ -1378,10 +1378,6 @@ done:
 
 /* ------------------------------------------------------------------ well-known types */
 
-static inline const eei_field *wkt_field(const eei_msg_info *mi, uint32_t id) {
-  return eei_msg_field_by_number(mi, id);
-}
-
 static int wkt_string(dec *d, str_tok *t, const char *what) {
   if (peek(d) != '"') return unexpected(d, what);
   return lex_string(d, t);
@@ -1396,7 +1392,7 @@ static int parse_time(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg, boo
   const char *why = duration ? eei_parse_duration(t.s, t.n, &sec, &nanos)
                              : eei_parse_timestamp(t.s, t.n, &sec, &nanos);
   if (why) return fail(d, at, "%s: \"%.*s\"", why, (int)t.raw_n, t.raw);
-  const eei_field *fs = wkt_field(mi, 1), *fn = wkt_field(mi, 2);
+  const eei_field *fs = eei_msg_field_by_number(mi, 1), *fn = eei_msg_field_by_number(mi, 2);
   EEI_MEMBER(int64_t, msg, fs->fd->offset) = sec;
   EEI_MEMBER(int32_t, msg, fn->fd->offset) = nanos;
   return 0;
@@ -1430,7 +1426,7 @@ static int parse_field_mask(dec *d, const eei_msg_info *mi, ProtobufCMessage *ms
   const char *at = (peek(d), d->p);
   if (wkt_string(d, &t, "a FieldMask string") != 0) return -1;
   if (t.has_nul) return fail(d, at, "FieldMask contains \\u0000");
-  const ProtobufCFieldDescriptor *fd = wkt_field(mi, 1)->fd;
+  const ProtobufCFieldDescriptor *fd = eei_msg_field_by_number(mi, 1)->fd;
   size_t *np = &EEI_MEMBER(size_t, msg, fd->quantifier_offset);
   char ***arr = &EEI_MEMBER(char **, msg, fd->offset);
   if (t.n == 0) return 0;
@@ -1467,7 +1463,7 @@ static int parse_value(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg) {
       }
       return unexpected(d, "a JSON value");
   }
-  f = wkt_field(mi, id);
+  f = eei_msg_field_by_number(mi, id);
   EEI_MEMBER(uint32_t, msg, f->fd->quantifier_offset) = id;
   void *dst = (char *)msg + f->fd->offset;
   switch (id) {
@@ -1489,7 +1485,7 @@ static int parse_value(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg) {
 
 static int parse_wrapper(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg) {
   if (d->accept_wrappers && peek(d) == '{') return parse_object(d, mi, msg, false);
-  const eei_field *f = wkt_field(mi, 1);
+  const eei_field *f = eei_msg_field_by_number(mi, 1);
   if (f->fd->type == PROTOBUF_C_TYPE_STRING) {
     char *s;
     if (read_string(d, &s) != 0) return -1;
@@ -1573,7 +1569,8 @@ static int parse_any_wkt_object(dec *d, const eei_msg_info *inner_mi, ProtobufCM
 
 static int any_pack(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg, ProtobufCMessage *inner,
                     const str_tok *type) {
-  const ProtobufCFieldDescriptor *ft = wkt_field(mi, 1)->fd, *fv = wkt_field(mi, 2)->fd;
+  const ProtobufCFieldDescriptor *ft = eei_msg_field_by_number(mi, 1)->fd,
+                                 *fv = eei_msg_field_by_number(mi, 2)->fd;
   char *url = dup_text(d, type->s, type->n);
   if (!url) return -1;
   EEI_MEMBER(char *, msg, ft->offset) = url;

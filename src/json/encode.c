@@ -610,18 +610,32 @@ static int write_field_value(enc *e, const eei_field *f, const ProtobufCMessage 
   return write_scalar(e, fd, (const char *)msg + fd->offset);
 }
 
+/* ',' and the key of a member, then room for value_room more bytes: one reservation in
+ * compact form. */
+static inline __attribute__((always_inline)) int put_key(enc *e, const eei_field *f, size_t *count,
+                                                         size_t value_room) {
+  bool proto = e->proto_names;
+  const char *key = proto ? f->enc_proto : f->enc_json;
+  size_t n = proto ? f->enc_proto_len : f->enc_json_len;
+  if (e->indent)
+    return next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0 ||
+                   room(e, value_room) != 0
+               ? -1
+               : 0;
+  if (room(e, n + 2 + value_room) != 0) return -1;
+  char *o = e->cur;
+  size_t c = *count;
+  *o = ',';
+  o += c != 0;
+  *count = c + 1;
+  copy_key(e, o, key, n);
+  o[n] = ':';
+  e->cur = o + n + 1;
+  return 0;
+}
+
 static int write_member(enc *e, const eei_field *f, const ProtobufCMessage *msg, size_t *count) {
-  const char *key = e->proto_names ? f->enc_proto : f->enc_json;
-  size_t n = e->proto_names ? f->enc_proto_len : f->enc_json_len;
-  if (e->indent) {
-    if (next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0) return -1;
-  } else { /* compact: ',' "key" ':' in one go */
-    if (room(e, n + 2) != 0) return -1;
-    if ((*count)++) put_c(e, ',');
-    copy_key(e, e->cur, key, n);
-    e->cur += n;
-    put_c(e, ':');
-  }
+  if (put_key(e, f, count, 0) != 0) return -1;
   if (write_field_value(e, f, msg) != 0) {
     path_field(e, f);
     return -1;
@@ -669,17 +683,13 @@ static int write_object(enc *e, const eei_msg_info *mi, const ProtobufCMessage *
 
 /* ------------------------------------------------------------------ well-known types */
 
-static inline const eei_field *wkt_field(const eei_msg_info *mi, uint32_t id) {
-  return eei_msg_field_by_number(mi, id);
-}
-
 /* The quoted text of a Timestamp or Duration, formatted in place; -1 when out of range
  * (no error set) or out of room (error set). */
 static int put_time(enc *e, int64_t sec, int32_t nanos, bool duration) {
   if (room(e, EEI_TIME_TEXT_MAX + 2) != 0) return -1;
   char *o = e->cur;
   size_t n = duration ? eei_format_duration(sec, nanos, o + 1)
-                      : eei_format_timestamp_cached(sec, nanos, o + 1, &e->dates);
+                      : eei_format_timestamp(sec, nanos, o + 1, &e->dates);
   if (!n) return -1;
   o[0] = '"';
   o[n + 1] = '"';
@@ -688,8 +698,8 @@ static int put_time(enc *e, int64_t sec, int32_t nanos, bool duration) {
 }
 
 static int write_time(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg, bool duration) {
-  int64_t sec = EEI_MEMBER(int64_t, msg, wkt_field(mi, 1)->fd->offset);
-  int32_t nanos = EEI_MEMBER(int32_t, msg, wkt_field(mi, 2)->fd->offset);
+  int64_t sec = EEI_MEMBER(int64_t, msg, eei_msg_field_by_number(mi, 1)->fd->offset);
+  int32_t nanos = EEI_MEMBER(int32_t, msg, eei_msg_field_by_number(mi, 2)->fd->offset);
   if (put_time(e, sec, nanos, duration) != 0)
     return e->failed ? -1
                      : efail(e, EE_INVALID_ARGUMENT,
@@ -729,7 +739,7 @@ static int write_mask_path(enc *e, const char *s) {
 }
 
 static int write_field_mask(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg) {
-  const ProtobufCFieldDescriptor *fd = wkt_field(mi, 1)->fd;
+  const ProtobufCFieldDescriptor *fd = eei_msg_field_by_number(mi, 1)->fd;
   size_t n = EEI_MEMBER(size_t, msg, fd->quantifier_offset);
   char *const *paths = EEI_MEMBER(char **, msg, fd->offset);
   if (write_raw(e, "\"", 1) != 0) return -1;
@@ -745,9 +755,9 @@ static int write_field_mask(enc *e, const eei_msg_info *mi, const ProtobufCMessa
 }
 
 static int write_value(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg) {
-  const eei_field *f1 = wkt_field(mi, 1);
+  const eei_field *f1 = eei_msg_field_by_number(mi, 1);
   uint32_t kind = EEI_MEMBER(uint32_t, msg, f1->fd->quantifier_offset);
-  const eei_field *f = kind ? wkt_field(mi, kind) : NULL;
+  const eei_field *f = kind ? eei_msg_field_by_number(mi, kind) : NULL;
   if (!f || kind == 1) return write_raw(e, "null", 4); /* unset prints as null too */
   const void *p = (const char *)msg + f->fd->offset;
   switch (kind) {
@@ -764,7 +774,7 @@ static int write_value(enc *e, const eei_msg_info *mi, const ProtobufCMessage *m
 }
 
 static int write_wrapper(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg) {
-  const eei_field *f = wkt_field(mi, 1);
+  const eei_field *f = eei_msg_field_by_number(mi, 1);
   return write_scalar(e, f->fd, (const char *)msg + f->fd->offset);
 }
 
@@ -858,36 +868,42 @@ static inline __attribute__((always_inline)) int wire_read(int wt, const uint8_t
   }
 }
 
+/* Integer text at the cursor, quoted for the 64-bit types; the caller made room for 26. */
+static inline void put_i64(enc *e, int64_t v, bool quoted) {
+  if (quoted) *e->cur++ = '"';
+  e->cur += eei_format_i64(v, e->cur);
+  if (quoted) *e->cur++ = '"';
+}
+
+static inline void put_u64(enc *e, uint64_t v, bool quoted) {
+  if (quoted) *e->cur++ = '"';
+  e->cur += eei_format_u64(v, e->cur);
+  if (quoted) *e->cur++ = '"';
+}
+
 /* Prints a varint/fixed value as protobuf-c would have stored it. */
-static int write_wire_number(enc *e, const eei_field *f, uint64_t u) {
+static inline __attribute__((always_inline)) int write_wire_number(enc *e, const eei_field *f,
+                                                                   uint64_t u) {
   if (room(e, 26) != 0) return -1;
-  char *o = e->cur;
-  size_t n;
   switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SFIXED32: n = eei_format_i64((int32_t)(uint32_t)u, o); break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: n = eei_format_u64((uint32_t)u, o); break;
+    case PROTOBUF_C_TYPE_SFIXED32: put_i64(e, (int32_t)(uint32_t)u, false); return 0;
     case PROTOBUF_C_TYPE_SINT32:
-      n = eei_format_i64((int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1)), o);
-      break;
+      put_i64(e, (int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1)), false);
+      return 0;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: put_u64(e, (uint32_t)u, false); return 0;
     case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-      o[0] = '"';
-      n = eei_format_i64((int64_t)u, o + 1) + 2;
-      o[n - 1] = '"';
-      break;
-    case PROTOBUF_C_TYPE_SINT64:
-      o[0] = '"';
-      n = eei_format_i64((int64_t)(u >> 1 ^ -(u & 1)), o + 1) + 2;
-      o[n - 1] = '"';
-      break;
+    case PROTOBUF_C_TYPE_SFIXED64: put_i64(e, (int64_t)u, true); return 0;
+    case PROTOBUF_C_TYPE_SINT64: put_i64(e, (int64_t)(u >> 1 ^ -(u & 1)), true); return 0;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      o[0] = '"';
-      n = eei_format_u64(u, o + 1) + 2;
-      o[n - 1] = '"';
-      break;
+    case PROTOBUF_C_TYPE_FIXED64: put_u64(e, u, true); return 0;
+    case PROTOBUF_C_TYPE_BOOL:
+      if (u)
+        put_n(e, "true", 4);
+      else
+        put_n(e, "false", 5);
+      return 0;
     case PROTOBUF_C_TYPE_FLOAT: {
       uint32_t w = (uint32_t)u;
       float v;
@@ -899,20 +915,9 @@ static int write_wire_number(enc *e, const eei_field *f, uint64_t u) {
       memcpy(&v, &u, 8);
       return write_real(e, v, false);
     }
-    case PROTOBUF_C_TYPE_BOOL:
-      if (u) {
-        memcpy(o, "true", 4);
-        n = 4;
-      } else {
-        memcpy(o, "false", 5);
-        n = 5;
-      }
-      break;
     case PROTOBUF_C_TYPE_ENUM: return write_enum(e, f->fd->descriptor, (int)(uint32_t)u);
     default: return efail(e, EE_INTERNAL, "field %s is not a number", f->fd->name);
   }
-  e->cur += n;
-  return 0;
 }
 
 /* Can this type's own fields be streamed (children are checked when reached)? */
@@ -930,7 +935,8 @@ static bool streamable(const eei_msg_info *mi) {
 
 static int stream_message(enc *e, const eei_msg_info *mi, const uint8_t *p, const uint8_t *end);
 
-static int stream_value(enc *e, const eei_field *f, const wire_val *v) {
+static inline __attribute__((always_inline)) int stream_value(enc *e, const eei_field *f,
+                                                              const wire_val *v) {
   switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
       /* protobuf-c strings end at a NUL; let the general path print what it keeps */
@@ -958,7 +964,7 @@ static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wir
     if (wt == 2 && fwt != 2) { /* packed scalars */
       const uint8_t *q = v->s, *qe = v->s + v->n;
       while (q < qe) {
-        wire_val x;
+        wire_val x = {0, NULL, 0};
         if (wire_read(fwt, &q, qe, &x) != 0) return STREAM_FALLBACK;
         if (next_item(e, &n) != 0 || stream_value(e, f, &x) != STREAM_OK) return STREAM_FALLBACK;
       }
@@ -978,136 +984,18 @@ static int stream_repeated(enc *e, const eei_field *f, uint64_t tag, int wt, wir
   return STREAM_OK;
 }
 
-/* ',' and the key of a member: one reservation in compact form. */
-static inline __attribute__((always_inline)) int stream_key(enc *e, const eei_field *f,
-                                                            size_t *count, size_t value_room) {
-  bool proto = e->proto_names;
-  const char *key = proto ? f->enc_proto : f->enc_json;
-  size_t n = proto ? f->enc_proto_len : f->enc_json_len;
-  if (e->indent)
-    return next_item(e, count) != 0 || write_raw(e, key, n) != 0 || write_key_sep(e) != 0 ||
-                   room(e, value_room) != 0
-               ? -1
-               : 0;
-  if (room(e, n + 2 + value_room) != 0) return -1;
-  char *o = e->cur;
-  size_t c = *count;
-  *o = ',';
-  o += c != 0;
-  *count = c + 1;
-  copy_key(e, o, key, n);
-  o[n] = ':';
-  e->cur = o + n + 1;
-  return 0;
-}
-
-/* Integer text at the cursor, quoted for the 64-bit types; the caller made room for 26. */
-static inline void put_i64(enc *e, int64_t v, bool quoted) {
-  if (quoted) *e->cur++ = '"';
-  e->cur += eei_format_i64(v, e->cur);
-  if (quoted) *e->cur++ = '"';
-}
-
-static inline void put_u64(enc *e, uint64_t v, bool quoted) {
-  if (quoted) *e->cur++ = '"';
-  e->cur += eei_format_u64(v, e->cur);
-  if (quoted) *e->cur++ = '"';
-}
-
-static inline uint32_t read_fixed32(const uint8_t *p) {
-  uint32_t w;
-  memcpy(&w, p, 4);
-  return w;
-}
-
-static inline uint64_t read_fixed64(const uint8_t *p) {
-  uint64_t w;
-  memcpy(&w, p, 8);
-  return w;
-}
-
 /* One singular member whose tag (of wire type wt) has been read: its value is read,
- * skipped when proto3 omits it, else printed with its key. One dispatch per member, on
- * the field's type: with a switch per step (wire type, then type, then format) the
- * branch mispredictions cost more than the printing. */
+ * skipped when proto3 omits it, else printed with its key. */
 static inline __attribute__((always_inline)) int stream_singular(enc *e, const eei_field *f, int wt,
                                                                  const uint8_t **pp,
                                                                  const uint8_t *end,
                                                                  size_t *count) {
-  const uint8_t *p = *pp;
-  uint64_t u = 0;
-  if (wt != f->wire_type) return STREAM_FALLBACK;
-  switch (wt) { /* predictable: the payload's own pattern of wire types */
-    case 0:
-      if (wire_varint(&p, end, &u) != 0) return STREAM_FALLBACK;
-      break;
-    case 1:
-      if (end - p < 8) return STREAM_FALLBACK;
-      u = read_fixed64(p);
-      p += 8;
-      break;
-    case 5:
-      if (end - p < 4) return STREAM_FALLBACK;
-      u = read_fixed32(p);
-      p += 4;
-      break;
-    default:
-      if (wire_short(&p, end, &u) != 0 || u > (uint64_t)(end - p)) return STREAM_FALLBACK;
-      p += u;
-      break;
-  }
-  *pp = p;
-  const uint8_t *s = p - (wt == 2 ? u : 0);
+  wire_val v = {0, NULL, 0};
+  if (wt != f->wire_type || wire_read(wt, pp, end, &v) != 0) return STREAM_FALLBACK;
   /* (a length for strings and bytes; 32-bit types keep only the low half of a varint) */
-  if (f->skip_zero && (f->narrow ? (uint32_t)u == 0 : u == 0)) return STREAM_OK;
-  if (stream_key(e, f, count, 26) != 0) return STREAM_FALLBACK;
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32: put_i64(e, (int32_t)(uint32_t)u, false); return STREAM_OK;
-    case PROTOBUF_C_TYPE_SINT32:
-      put_i64(e, (int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1)), false);
-      return STREAM_OK;
-    case PROTOBUF_C_TYPE_SFIXED32: put_i64(e, (int32_t)(uint32_t)u, false); return STREAM_OK;
-    case PROTOBUF_C_TYPE_INT64: put_i64(e, (int64_t)u, true); return STREAM_OK;
-    case PROTOBUF_C_TYPE_SINT64: put_i64(e, (int64_t)(u >> 1 ^ -(u & 1)), true); return STREAM_OK;
-    case PROTOBUF_C_TYPE_SFIXED64: put_i64(e, (int64_t)u, true); return STREAM_OK;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: put_u64(e, (uint32_t)u, false); return STREAM_OK;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: put_u64(e, u, true); return STREAM_OK;
-    case PROTOBUF_C_TYPE_BOOL:
-      if (u)
-        put_n(e, "true", 4);
-      else
-        put_n(e, "false", 5);
-      return STREAM_OK;
-    case PROTOBUF_C_TYPE_ENUM:
-      return write_enum(e, f->fd->descriptor, (int)(uint32_t)u) != 0 ? STREAM_FALLBACK : STREAM_OK;
-    case PROTOBUF_C_TYPE_FLOAT: {
-      uint32_t w = (uint32_t)u;
-      float v;
-      memcpy(&v, &w, 4);
-      return write_real(e, v, true) != 0 ? STREAM_FALLBACK : STREAM_OK;
-    }
-    case PROTOBUF_C_TYPE_DOUBLE: {
-      double v;
-      memcpy(&v, &u, 8);
-      return write_real(e, v, false) != 0 ? STREAM_FALLBACK : STREAM_OK;
-    }
-    case PROTOBUF_C_TYPE_STRING:
-      /* protobuf-c strings end at a NUL; let the general path print what it keeps */
-      return put_string(e, (const char *)s, (size_t)u, true) != STRING_OK ? STREAM_FALLBACK
-                                                                          : STREAM_OK;
-    case PROTOBUF_C_TYPE_BYTES: {
-      ProtobufCBinaryData bd = {(size_t)u, (uint8_t *)(uintptr_t)s};
-      return write_bytes(e, &bd) != 0 ? STREAM_FALLBACK : STREAM_OK;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-      const eei_msg_info *c = eei_field_child(f);
-      if (!c || !streamable(c)) return STREAM_FALLBACK;
-      return stream_message(e, c, s, s + u);
-    }
-  }
-  return STREAM_FALLBACK;
+  if (f->skip_zero && (f->narrow ? (uint32_t)v.u == 0 : v.u == 0)) return STREAM_OK;
+  if (put_key(e, f, count, 0) != 0) return STREAM_FALLBACK;
+  return stream_value(e, f, &v);
 }
 
 /* The members of a canonical payload into an open object (count members so far). */
@@ -1119,7 +1007,7 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
   size_t n_oneofs = 0;
   while (p < end) {
     uint64_t tag;
-    wire_val v;
+    wire_val v = {0, NULL, 0};
     if (wire_short(&p, end, &tag) != 0) return STREAM_FALLBACK;
     uint32_t num = (uint32_t)(tag >> 3);
     int wt = (int)(tag & 7);
@@ -1147,7 +1035,7 @@ static int stream_fields(enc *e, const eei_msg_info *mi, const uint8_t *p, const
     }
     if (wire_read(wt, &p, end, &v) != 0) return STREAM_FALLBACK;
     size_t mark = out_len(e), before = count, elems = 0;
-    if (stream_key(e, f, &count, 0) != 0 || open_container(e, '[') != 0 ||
+    if (put_key(e, f, &count, 0) != 0 || open_container(e, '[') != 0 ||
         stream_repeated(e, f, tag, wt, &v, &p, end, &elems) != 0 ||
         close_container(e, elems, ']') != 0)
       return STREAM_FALLBACK;
@@ -1166,7 +1054,7 @@ static int stream_time(enc *e, const eei_msg_info *mi, const uint8_t *p, const u
   int32_t nanos = 0;
   while (p < end) {
     uint64_t tag;
-    wire_val v;
+    wire_val v = {0, NULL, 0};
     if (wire_short(&p, end, &tag) != 0 || (tag >> 3) == 0 || tag >> 32 ||
         wire_read((int)(tag & 7), &p, end, &v) != 0)
       return STREAM_FALLBACK; /* (number 0 or past 2^29-1: the general path says so) */
@@ -1214,9 +1102,9 @@ static int stream_any(enc *e, const eei_msg_info *inner_mi, const char *url, siz
 }
 
 static int write_any(enc *e, const eei_msg_info *mi, const ProtobufCMessage *msg) {
-  const char *url = EEI_MEMBER(char *, msg, wkt_field(mi, 1)->fd->offset);
+  const char *url = EEI_MEMBER(char *, msg, eei_msg_field_by_number(mi, 1)->fd->offset);
   const ProtobufCBinaryData *val =
-      &EEI_MEMBER(ProtobufCBinaryData, msg, wkt_field(mi, 2)->fd->offset);
+      &EEI_MEMBER(ProtobufCBinaryData, msg, eei_msg_field_by_number(mi, 2)->fd->offset);
   if ((!url || !*url) && val->len == 0) return write_raw(e, "{}", 2);
   /* Any lists usually repeat one type: remember the last one (a copy, since the URL may
    * belong to a message unpacked and freed inside an earlier Any). */

@@ -250,8 +250,9 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
   return true;
 }
 
-/* The number -> field table, when the highest number is small enough; false when out
- * of memory. The fields are sorted by number (protoc-c emits them so). */
+/* The number -> field table, when the highest number is small enough (else
+ * eei_msg_field_by_number searches the fields, which protoc-c sorts by number); false
+ * when out of memory. */
 static bool number_table_build(eei_msg_info *mi) {
   uint32_t max = 0;
   for (unsigned i = 0; i < mi->n_fields; i++)

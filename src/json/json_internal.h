@@ -159,16 +159,15 @@ size_t eei_base64_decode(const char *in, size_t len, uint8_t *out);
 
 /* RFC 3339 text -> seconds/nanos (UTC). 0 on success, else a static reason. */
 const char *eei_parse_timestamp(const char *s, size_t len, int64_t *sec, int32_t *nanos);
-/* out needs 40 bytes; returns the length or 0 when out of range. */
-size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out);
-/* The same, reusing the date text of the last call when the day is the same (timestamps
- * in one message tend to share a day). Start with a zeroed cache; one per thread. */
+/* The date text of the last Timestamp formatted, reused while the day stays the same
+ * (timestamps in one message tend to share a day). Start zeroed; one per encode. */
 typedef struct eei_date_cache {
   int64_t days;
   char text[10]; /* YYYY-MM-DD */
   bool valid;
 } eei_date_cache;
-size_t eei_format_timestamp_cached(int64_t sec, int32_t nanos, char *out, eei_date_cache *cache);
+/* out needs EEI_TIME_TEXT_MAX bytes; returns the length or 0 when out of range. */
+size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out, eei_date_cache *cache);
 const char *eei_parse_duration(const char *s, size_t len, int64_t *sec, int32_t *nanos);
 size_t eei_format_duration(int64_t sec, int32_t nanos, char *out);
 

@@ -203,7 +203,7 @@ static char *put_nanos(char *p, int32_t nanos) {
   return put_digits(p, (unsigned)nanos, 9);
 }
 
-size_t eei_format_timestamp_cached(int64_t sec, int32_t nanos, char *out, eei_date_cache *cache) {
+size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out, eei_date_cache *cache) {
   if (sec < EEI_TS_MIN_SECONDS || sec > EEI_TS_MAX_SECONDS || nanos < 0 || nanos > 999999999)
     return 0;
   int64_t days = sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400);
@@ -232,11 +232,6 @@ size_t eei_format_timestamp_cached(int64_t sec, int32_t nanos, char *out, eei_da
   p = put_nanos(p, nanos);
   *p++ = 'Z';
   return (size_t)(p - out);
-}
-
-size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out) {
-  eei_date_cache cache = {0, {0}, false};
-  return eei_format_timestamp_cached(sec, nanos, out, &cache);
 }
 
 const char *eei_parse_duration(const char *s, size_t len, int64_t *sec, int32_t *nanos) {

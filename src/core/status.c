@@ -36,6 +36,37 @@ void ee_status_clear(ee_status *st) {
   st->message[0] = '\0';
   st->reason[0] = '\0';
   st->domain[0] = '\0';
+  st->retry_delay_ms = 0;
+  st->metadata_len = 0;
+}
+
+int ee_status_add_metadata(ee_status *st, const char *key, const char *value) {
+  if (!st || !key || !value) return -1;
+  size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
+  if (st->metadata_len > sizeof st->metadata || kl + vl > sizeof st->metadata - st->metadata_len)
+    return -1;
+  memcpy(st->metadata + st->metadata_len, key, kl);
+  memcpy(st->metadata + st->metadata_len + kl, value, vl);
+  st->metadata_len += kl + vl;
+  return 0;
+}
+
+int ee_status_metadata_next(const ee_status *st, size_t *pos, const char **key,
+                            const char **value) {
+  if (!st || !pos || *pos >= st->metadata_len || st->metadata_len > sizeof st->metadata) return 0;
+  *key = st->metadata + *pos;
+  *pos += strlen(*key) + 1;
+  *value = st->metadata + *pos;
+  *pos += strlen(*value) + 1;
+  return 1;
+}
+
+const char *ee_status_metadata(const ee_status *st, const char *key) {
+  size_t pos = 0;
+  const char *k, *v;
+  while (ee_status_metadata_next(st, &pos, &k, &v))
+    if (strcmp(k, key) == 0) return v;
+  return NULL;
 }
 
 ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap) {

@@ -42,10 +42,9 @@ static ee_code json_string(ee_buf *b, const char *s, ee_status *st) {
   return rc == EE_OK ? ee_buf_append_str(b, "\"", st) : rc;
 }
 
-static ee_code encode_details(const ee_status *err, const ee_route_error_kv *md, size_t n_md,
-                              ee_buf *out, ee_status *st) {
-  ee_code rc =
-      ee_buf_append_str(out, ",\"details\":[{\"@type\":\"" EE_ROUTE_ERROR_INFO_TYPE "\"", st);
+static ee_code encode_error_info(const ee_status *err, const ee_route_error_kv *md, size_t n_md,
+                                 ee_buf *out, ee_status *st) {
+  ee_code rc = ee_buf_append_str(out, "{\"@type\":\"" EE_ROUTE_ERROR_INFO_TYPE "\"", st);
   if (rc == EE_OK && err->reason[0]) rc = ee_buf_append_str(out, ",\"reason\":", st);
   if (rc == EE_OK && err->reason[0]) rc = json_string(out, err->reason, st);
   if (rc == EE_OK && err->domain[0]) rc = ee_buf_append_str(out, ",\"domain\":", st);
@@ -58,7 +57,24 @@ static ee_code encode_details(const ee_status *err, const ee_route_error_kv *md,
     if (rc == EE_OK) rc = json_string(out, md[i].value ? md[i].value : "", st);
   }
   if (rc == EE_OK && n_md) rc = ee_buf_append_str(out, "}", st);
-  return rc == EE_OK ? ee_buf_append_str(out, "}]", st) : rc;
+  return rc == EE_OK ? ee_buf_append_str(out, "}", st) : rc;
+}
+
+static bool has_error_info(const ee_status *err, size_t n_md) {
+  return err->reason[0] || err->domain[0] || n_md;
+}
+
+/* The details array: an ErrorInfo when there is one, a RetryInfo when a delay is set. */
+static ee_code encode_details(const ee_status *err, const ee_route_error_kv *md, size_t n_md,
+                              ee_buf *out, ee_status *st) {
+  ee_code rc = ee_buf_append_str(out, ",\"details\":[", st);
+  if (rc == EE_OK && has_error_info(err, n_md)) rc = encode_error_info(err, md, n_md, out, st);
+  if (rc == EE_OK && err->retry_delay_ms > 0)
+    rc = ee_buf_printf(out, st, "%s{\"@type\":\"" EE_ROUTE_RETRY_INFO_TYPE
+                       "\",\"retryDelay\":\"%lld.%03llds\"}",
+                       has_error_info(err, n_md) ? "," : "",
+                       (long long)(err->retry_delay_ms / 1000), (long long)(err->retry_delay_ms % 1000));
+  return rc == EE_OK ? ee_buf_append_str(out, "]", st) : rc;
 }
 
 ee_code ee_route_error_encode(const ee_status *err, const ee_route_error_kv *metadata,
@@ -68,7 +84,7 @@ ee_code ee_route_error_encode(const ee_status *err, const ee_route_error_kv *met
   ee_code rc = ee_buf_printf(out, st, "{\"error\":{\"code\":%d,\"message\":", http);
   if (rc == EE_OK) rc = json_string(out, err->message, st);
   if (rc == EE_OK) rc = ee_buf_printf(out, st, ",\"status\":\"%s\"", ee_code_name(err->code));
-  if (rc == EE_OK && (err->reason[0] || err->domain[0] || n_metadata))
+  if (rc == EE_OK && (has_error_info(err, n_metadata) || err->retry_delay_ms > 0))
     rc = encode_details(err, metadata, n_metadata, out, st);
   if (rc == EE_OK) rc = ee_buf_append_str(out, "}}", st);
   if (rc != EE_OK) {
@@ -233,19 +249,59 @@ typedef struct envelope {
   char message[EE_STATUS_MESSAGE_MAX];
   char reason[EE_STATUS_REASON_MAX], domain[EE_STATUS_REASON_MAX];
   bool have_info;
+  ee_status md;            /* ErrorInfo.metadata collects here (only its metadata fields) */
+  int64_t retry_delay_ms;  /* RetryInfo.retryDelay, 0 when absent */
 } envelope;
+
+/* A proto3 JSON Duration ("1.5s") in whole milliseconds, rounded up so a client never
+ * comes back early; false when it is not one. */
+static bool duration_ms(const char *text, int64_t *out) {
+  int64_t sec = 0, ms = 0;
+  size_t i = 0, digits = 0;
+  for (; text[i] >= '0' && text[i] <= '9' && digits < 12; i++, digits++)
+    sec = sec * 10 + (text[i] - '0');
+  if (!digits) return false;
+  if (text[i] == '.') {
+    int scale = 100;
+    bool rest = false;
+    for (i++; text[i] >= '0' && text[i] <= '9'; i++, scale /= 10) {
+      if (scale) ms += (text[i] - '0') * scale;
+      else if (text[i] != '0') rest = true;
+    }
+    if (rest) ms++;
+  }
+  if (text[i] != 's' || text[i + 1]) return false;
+  *out = sec * 1000 + ms;
+  return true;
+}
+
+/* ErrorInfo.metadata: a JSON object of strings, kept as far as it fits. */
+static bool read_metadata(reader *r, ee_status *md) {
+  char key[EE_STATUS_REASON_MAX], value[EE_STATUS_REASON_MAX * 2];
+  if (!eat(r, '{')) return skip_value(r);
+  if (eat(r, '}')) return true;
+  do {
+    if (!str(r, key, sizeof key) || !eat(r, ':') || !str(r, value, sizeof value)) return false;
+    ee_status_add_metadata(md, key, value);
+  } while (eat(r, ','));
+  return eat(r, '}');
+}
 
 static bool read_detail(reader *r, envelope *e) {
   char key[64], type[128] = "", reason[EE_STATUS_REASON_MAX] = "",
-                domain[EE_STATUS_REASON_MAX] = "";
+                domain[EE_STATUS_REASON_MAX] = "", delay[64] = "";
+  ee_status md;
+  md.metadata_len = 0;
   if (!eat(r, '{')) return skip_value(r);
   if (!eat(r, '}')) {
     do {
       if (!str(r, key, sizeof key) || !eat(r, ':')) return false;
-      bool ok = strcmp(key, "@type") == 0    ? str(r, type, sizeof type)
-                : strcmp(key, "reason") == 0 ? str(r, reason, sizeof reason)
-                : strcmp(key, "domain") == 0 ? str(r, domain, sizeof domain)
-                                             : skip_value(r);
+      bool ok = strcmp(key, "@type") == 0        ? str(r, type, sizeof type)
+                : strcmp(key, "reason") == 0     ? str(r, reason, sizeof reason)
+                : strcmp(key, "domain") == 0     ? str(r, domain, sizeof domain)
+                : strcmp(key, "metadata") == 0   ? read_metadata(r, &md)
+                : strcmp(key, "retryDelay") == 0 ? str(r, delay, sizeof delay)
+                                                 : skip_value(r);
       if (!ok) return false;
     } while (eat(r, ','));
     if (!eat(r, '}')) return false;
@@ -254,7 +310,11 @@ static bool read_detail(reader *r, envelope *e) {
     e->have_info = true;
     snprintf(e->reason, sizeof e->reason, "%s", reason);
     snprintf(e->domain, sizeof e->domain, "%s", domain);
+    memcpy(e->md.metadata, md.metadata, md.metadata_len);
+    e->md.metadata_len = md.metadata_len;
   }
+  if (!e->retry_delay_ms && strcmp(type, EE_ROUTE_RETRY_INFO_TYPE) == 0)
+    duration_ms(delay, &e->retry_delay_ms);
   return true;
 }
 
@@ -338,6 +398,9 @@ ee_code ee_route_error_decode(int http_status, const char *body, size_t len, ee_
     if (out) {
       snprintf(out->reason, sizeof out->reason, "%s", e.reason);
       snprintf(out->domain, sizeof out->domain, "%s", e.domain);
+      memcpy(out->metadata, e.md.metadata, e.md.metadata_len);
+      out->metadata_len = e.md.metadata_len;
+      out->retry_delay_ms = e.retry_delay_ms;
     }
   } else {
     char ex[200];
@@ -357,7 +420,11 @@ ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *me
                                size_t n_metadata, ee_buf *out, ee_status *st) {
   Google__Rpc__Status s = GOOGLE__RPC__STATUS__INIT;
   Google__Rpc__ErrorInfo info = GOOGLE__RPC__ERROR_INFO__INIT;
-  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT, *anys[1] = {&any};
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT, retry_any = GOOGLE__PROTOBUF__ANY__INIT,
+                        *anys[2] = {&any, &retry_any};
+  Google__Rpc__RetryInfo retry = GOOGLE__RPC__RETRY_INFO__INIT;
+  Google__Protobuf__Duration delay = GOOGLE__PROTOBUF__DURATION__INIT;
+  uint8_t retry_bytes[32];
   Google__Rpc__ErrorInfo__MetadataEntry *entries = NULL, **entry_ptrs = NULL;
   uint8_t *info_bytes = NULL, *bytes = NULL;
   ee_code rc = EE_OK;
@@ -390,8 +457,18 @@ ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *me
     any.value.len = google__rpc__error_info__pack(&info, info_bytes);
     any.value.data = info_bytes;
     s.n_details = 1;
-    s.details = anys;
   }
+  if (err->retry_delay_ms > 0) {
+    /* Packed into a fixed buffer: a Duration of two varints fits in well under 32. */
+    delay.seconds = err->retry_delay_ms / 1000;
+    delay.nanos = (int32_t)(err->retry_delay_ms % 1000) * 1000000;
+    retry.retry_delay = &delay;
+    retry_any.type_url = (char *)EE_ROUTE_RETRY_INFO_TYPE;
+    retry_any.value.len = google__rpc__retry_info__pack(&retry, retry_bytes);
+    retry_any.value.data = retry_bytes;
+    anys[s.n_details++] = &retry_any;
+  }
+  s.details = anys;
   size_t n = google__rpc__status__get_packed_size(&s);
   bytes = malloc(n ? n : 1);
   if (!bytes) {
@@ -408,6 +485,27 @@ done:
   return rc;
 }
 
+static bool read_rpc_error_info(const Google__Protobuf__Any *a, ee_status *out) {
+  Google__Rpc__ErrorInfo *info = google__rpc__error_info__unpack(NULL, a->value.len, a->value.data);
+  if (!info) return false;
+  snprintf(out->reason, sizeof out->reason, "%s", info->reason ? info->reason : "");
+  snprintf(out->domain, sizeof out->domain, "%s", info->domain ? info->domain : "");
+  for (size_t i = 0; i < info->n_metadata; i++)
+    if (info->metadata[i]->key && info->metadata[i]->value)
+      ee_status_add_metadata(out, info->metadata[i]->key, info->metadata[i]->value);
+  google__rpc__error_info__free_unpacked(info, NULL);
+  return true;
+}
+
+static void read_rpc_retry_info(const Google__Protobuf__Any *a, ee_status *out) {
+  Google__Rpc__RetryInfo *info = google__rpc__retry_info__unpack(NULL, a->value.len, a->value.data);
+  if (!info) return;
+  const Google__Protobuf__Duration *d = info->retry_delay;
+  if (d && d->seconds >= 0 && d->seconds < 1000000000 && d->nanos >= 0)
+    out->retry_delay_ms = d->seconds * 1000 + (d->nanos + 999999) / 1000000;
+  google__rpc__retry_info__free_unpacked(info, NULL);
+}
+
 ee_code ee_route_status_from_rpc(const uint8_t *data, size_t len, ee_code fallback_code,
                                  ee_status *out) {
   Google__Rpc__Status *s =
@@ -419,16 +517,14 @@ ee_code ee_route_status_from_rpc(const uint8_t *data, size_t len, ee_code fallba
     return fallback_code;
   }
   ee_status_set(out, (ee_code)s->code, "%s", s->message ? s->message : "");
+  bool have_info = false;
   for (size_t i = 0; out && i < s->n_details; i++) {
     const Google__Protobuf__Any *a = s->details[i];
-    if (!a->type_url || strcmp(a->type_url, EE_ROUTE_ERROR_INFO_TYPE) != 0) continue;
-    Google__Rpc__ErrorInfo *info =
-        google__rpc__error_info__unpack(NULL, a->value.len, a->value.data);
-    if (!info) continue;
-    snprintf(out->reason, sizeof out->reason, "%s", info->reason ? info->reason : "");
-    snprintf(out->domain, sizeof out->domain, "%s", info->domain ? info->domain : "");
-    google__rpc__error_info__free_unpacked(info, NULL);
-    break;
+    if (!a->type_url) continue;
+    if (!have_info && strcmp(a->type_url, EE_ROUTE_ERROR_INFO_TYPE) == 0)
+      have_info = read_rpc_error_info(a, out);
+    else if (strcmp(a->type_url, EE_ROUTE_RETRY_INFO_TYPE) == 0)
+      read_rpc_retry_info(a, out);
   }
   google__rpc__status__free_unpacked(s, NULL);
   return out ? out->code : fallback_code;

@@ -275,6 +275,7 @@ ee_code ee_route_encode_response(const ee_route *route, const ee_http_binding *b
  * ---------------------------------------------------------------------------------- */
 
 #define EE_ROUTE_ERROR_INFO_TYPE "type.googleapis.com/google.rpc.ErrorInfo"
+#define EE_ROUTE_RETRY_INFO_TYPE "type.googleapis.com/google.rpc.RetryInfo"
 #define EE_ROUTE_MAX_ERROR_BODY ((size_t)1 << 20) /* bytes of error body we parse */
 
 /* One google.rpc.ErrorInfo metadata entry. */
@@ -295,7 +296,8 @@ ee_code ee_route_error_encode(const ee_status *err, const ee_route_error_kv *met
 /* Fills *out from an HTTP error reply: the envelope's error.status (preferred), else
  * error.code, else the HTTP status (ee_code_from_http); message, ErrorInfo reason and
  * domain when present. A body that is not an envelope (a proxy's HTML 502 page) maps by
- * http_status with a message that says so. out->http_status = http_status. Never fails;
+ * http_status with a message that says so. ErrorInfo.metadata fills out->metadata and a
+ * google.rpc.RetryInfo fills out->retry_delay_ms. out->http_status = http_status. Never fails;
  * returns out->code. body may be NULL; only EE_ROUTE_MAX_ERROR_BODY bytes are parsed. */
 ee_code ee_route_error_decode(int http_status, const char *body, size_t len, ee_status *out);
 
@@ -306,7 +308,7 @@ ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *me
                                size_t n_metadata, ee_buf *out, ee_status *st);
 
 /* Fills *out from a binary google.rpc.Status (grpc-status-details-bin): code, message,
- * and the first ErrorInfo's reason and domain. Bytes that do not parse (or a code outside
+ * the first ErrorInfo's reason, domain and metadata, and RetryInfo's delay. Bytes that do not parse (or a code outside
  * google.rpc.Code) give out->code = fallback_code (the grpc-status the trailer came with)
  * and a message saying the details were unreadable. out->http_status = 0. Never fails;
  * returns out->code. */

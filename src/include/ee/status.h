@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +39,7 @@ typedef enum ee_code {
 #define EE_CODE_COUNT 17
 #define EE_STATUS_MESSAGE_MAX 1024
 #define EE_STATUS_REASON_MAX 128
+#define EE_STATUS_METADATA_MAX 512 /* bytes of ErrorInfo.metadata kept ("k\0v\0" pairs) */
 
 typedef struct ee_status {
   ee_code code;
@@ -45,6 +47,11 @@ typedef struct ee_status {
   char message[EE_STATUS_MESSAGE_MAX]; /* NUL-terminated; truncated if longer */
   char reason[EE_STATUS_REASON_MAX];   /* google.rpc.ErrorInfo.reason, or "" */
   char domain[EE_STATUS_REASON_MAX];   /* google.rpc.ErrorInfo.domain, or "" */
+  int64_t retry_delay_ms;              /* google.rpc.RetryInfo.retry_delay; 0 when absent */
+  size_t metadata_len;                 /* bytes used in metadata */
+  char metadata[EE_STATUS_METADATA_MAX]; /* ErrorInfo.metadata as "key\0value\0" pairs, in
+                                            the order received; entries that do not fit
+                                            are dropped. Read with ee_status_metadata*. */
 } ee_status;
 
 /* Resets *st to OK with empty strings. Accepts NULL. */
@@ -60,6 +67,18 @@ ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap)
 /* Puts "prefix: " in front of the current message (for adding context on the way
  * up, e.g. a file name). Returns st->code. Accepts NULL. */
 ee_code ee_status_prefix(ee_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends one ErrorInfo.metadata entry. Returns 0, or -1 (nothing added) when it does not
+ * fit in what is left of st->metadata or st is NULL. */
+int ee_status_add_metadata(ee_status *st, const char *key, const char *value);
+
+/* The value of ErrorInfo.metadata[key], or NULL. Points into st. */
+const char *ee_status_metadata(const ee_status *st, const char *key);
+
+/* Iterates the metadata entries: start with *pos = 0; returns 1 and sets *key, *value
+ * (pointing into st) while there is an entry, then 0. */
+int ee_status_metadata_next(const ee_status *st, size_t *pos, const char **key,
+                            const char **value);
 
 /* The canonical name ("NOT_FOUND"); "UNKNOWN" for values outside google.rpc.Code. */
 const char *ee_code_name(ee_code code);

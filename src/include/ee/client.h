@@ -1,0 +1,254 @@
+/* eeclient: the Earth Engine export client.
+ *
+ * One client object, created from options, speaks REST (HTTP/JSON through libcurl) or
+ * gRPC (grpc core), chosen by ee_client_options.transport (or EE_TRANSPORT). The calls,
+ * the generated request and response structs and the errors are the same for both.
+ *
+ * Calls. Every RPC is a state machine driven by completion events: curl's multi
+ * interface (REST) or a grpc completion queue (gRPC), each on a thread the client owns,
+ * plus one timer thread for retry backoff. A blocking call starts the same machine and
+ * waits for it, so blocking and asynchronous calls are one code path.
+ *
+ * Before anything is sent, a request is checked locally (path patterns of the route,
+ * requestId charset and length, priority range, exactly one export destination); a
+ * failure is EE_INVALID_ARGUMENT naming the field, and nothing is sent.
+ *
+ * Retries: UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED of one attempt, 5xx and
+ * connection failures are retried with capped exponential backoff and full jitter,
+ * honouring google.rpc.RetryInfo and Retry-After, bounded by max_attempts and the call's
+ * total deadline. ExportImage is retried only when it carries a requestId; the client sets
+ * a random UUIDv4 requestId when the caller gives none (unless no_auto_request_id), so a
+ * retried export never starts two tasks.
+ *
+ * Threads: an ee_client is safe to share between threads; every call may be made from
+ * any thread at once. ee_client_free must not race with calls on the same client.
+ *
+ * Ownership: the caller keeps ownership of everything it passes; the client copies what
+ * it needs before a call returns. A response *out is new and owned by the caller; free
+ * it with protobuf_c_message_free_unpacked(&(*out)->base, NULL) (or ee_message_free). */
+#ifndef EE_CLIENT_H
+#define EE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "ee/buf.h"
+#include "ee/status.h"
+#include "google/earthengine/v1/earthengine.pb-c.h"
+#include "google/earthengine/v1/operation_metadata.pb-c.h"
+#include "google/longrunning/operations.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ee_client ee_client;
+
+typedef enum ee_transport_kind {
+  EE_TRANSPORT_REST = 0, /* HTTP/1.1 or HTTP/2 (over TLS) with proto3 JSON bodies */
+  EE_TRANSPORT_GRPC = 1  /* gRPC over HTTP/2, binary protobuf */
+} ee_transport_kind;
+
+#define EE_DEFAULT_ENDPOINT "https://earthengine.googleapis.com"
+#define EE_DEFAULT_SCOPE "https://www.googleapis.com/auth/earthengine"
+#define EE_REQUEST_ID_MAX 60 /* bytes of requestId, [A-Za-z0-9-] */
+
+/* Supplies a bearer access token (without the "Bearer " prefix) for one attempt. Called
+ * from client threads, possibly from several at once: it must be thread-safe. After the
+ * service answered UNAUTHENTICATED, the next call has force_refresh true (a cached token
+ * must be replaced). Append the token to *token; on failure return a non-OK code with st
+ * set (the call then fails with that status). */
+typedef ee_code (*ee_token_fn)(void *user, bool force_refresh, ee_buf *token, ee_status *st);
+
+/* Retry policy. Attempts are bounded by max_attempts and by the call's total deadline;
+ * the delay before retry n (n >= 1) is uniform in [0, min(max_backoff, initial *
+ * multiplier^(n-1))] ("full jitter"), but never less than a delay the service asked for
+ * (RetryInfo or Retry-After) when that fits the deadline. */
+typedef struct ee_retry_policy {
+  int max_attempts;       /* including the first; 1 = no retries. Default 6 */
+  int initial_backoff_ms; /* default 250 */
+  int max_backoff_ms;     /* default 32000 */
+  double multiplier;      /* default 2.0 */
+} ee_retry_policy;
+
+/* One line of the per-call log: what was sent, and how it ended. Never holds a secret. */
+typedef struct ee_call_log {
+  const char *transport;  /* "rest" or "grpc" */
+  const char *rpc;        /* "/google.longrunning.Operations/GetOperation" */
+  const char *method;     /* HTTP method ("GET"), or "POST" for gRPC */
+  const char *target;     /* full URL (REST) or "host:port/pkg.Service/Method" (gRPC) */
+  int attempt;            /* 1 for the first */
+  ee_code code;           /* EE_OK or the attempt's error */
+  int http_status;        /* REST: the HTTP status; 0 when none */
+  const char *message;    /* the error message, "" on success */
+  double duration_ms;     /* of this attempt */
+  int64_t retry_delay_ms; /* >= 0 when a retry follows after this delay, else -1 */
+} ee_call_log;
+
+/* Receives one ee_call_log per attempt, on a client thread; must be thread-safe. The
+ * entry and its strings are valid only during the callback. */
+typedef void (*ee_log_fn)(void *user, const ee_call_log *entry);
+
+typedef struct ee_client_options {
+  ee_transport_kind transport;
+  const char *endpoint;      /* URL: "https://host[:port]" (TLS) or "http://host:port"
+                                (plaintext, e.g. ee-emulator); NULL = EE_DEFAULT_ENDPOINT */
+  const char *project;       /* default "projects/ID" for calls that leave it empty */
+  const char *quota_project; /* sent as x-goog-user-project; NULL = none */
+  const char *access_token;  /* a fixed bearer token; NULL = use token_fn (or none) */
+  ee_token_fn token_fn;      /* used when access_token is NULL; NULL = no authorization */
+  void *token_user;
+  const char *ca_file;        /* PEM roots for TLS; NULL = the system's */
+  int connect_timeout_ms;     /* default 10000 */
+  int attempt_timeout_ms;     /* one attempt; default 60000 */
+  int call_timeout_ms;        /* a whole call with its retries; default 300000 */
+  ee_retry_policy retry;      /* zeros = defaults */
+  const char *user_agent;     /* prepended to "ee-c/<version>" in User-Agent; may be NULL */
+  bool no_auto_request_id;    /* do not fill an empty ExportImage requestId */
+  size_t max_response_bytes;  /* default 32 MiB; larger answers fail OUT_OF_RANGE */
+  int max_depth;              /* message nesting accepted in responses; default 100 */
+  ee_log_fn log_fn;           /* NULL = no log */
+  void *log_user;
+} ee_client_options;
+
+/* Fills *o with the defaults (zeros mean defaults throughout). */
+void ee_client_options_init(ee_client_options *o);
+
+/* Applies EE_TRANSPORT (rest|grpc), EE_ENDPOINT, EE_PROJECT ("projects/ID" or "ID") and
+ * EE_ACCESS_TOKEN over *o. The strings point into the environment (or static storage):
+ * do not change the environment while *o is in use. An unknown EE_TRANSPORT is
+ * EE_INVALID_ARGUMENT naming the variable; *o is then unchanged. */
+ee_code ee_client_options_from_env(ee_client_options *o, ee_status *st);
+
+/* Parses "rest" / "grpc". Returns 0, or -1 for anything else. */
+int ee_transport_from_name(const char *name, ee_transport_kind *out);
+const char *ee_transport_name(ee_transport_kind t);
+
+/* Creates a client: checks the options, opens the channel (gRPC) or connection pool
+ * (REST) lazily, starts the client's threads. Copies every string it keeps. On failure
+ * *out is NULL and st names the bad option. Free with ee_client_free. */
+ee_code ee_client_new(const ee_client_options *opts, ee_client **out, ee_status *st);
+
+/* Cancels calls still running (their callbacks run with CANCELLED), waits for them,
+ * stops the threads and frees the client. Accepts NULL. Must not be called from a client
+ * callback. */
+void ee_client_free(ee_client *c);
+
+/* Per-call options; NULL means the client's defaults. */
+typedef struct ee_call_options {
+  int timeout_ms;   /* total deadline of the call including retries; 0 = client's */
+  int max_attempts; /* 0 = client's retry policy */
+} ee_call_options;
+
+/* --- The RPCs. Each blocks until the call ends; *out is new and owned by the caller,
+ *     NULL on failure. The request is only read. --- */
+
+/* google.earthengine.v1.EarthEngine/ExportImage. An empty req->project takes the
+ * client's project. */
+ee_code ee_client_export_image(ee_client *c, const Google__Earthengine__V1__ExportImageRequest *req,
+                               const ee_call_options *co, Google__Longrunning__Operation **out,
+                               ee_status *st);
+
+/* google.longrunning.Operations/GetOperation. */
+ee_code ee_client_get_operation(ee_client *c, const Google__Longrunning__GetOperationRequest *req,
+                                const ee_call_options *co, Google__Longrunning__Operation **out,
+                                ee_status *st);
+
+/* google.longrunning.Operations/ListOperations: one page. An empty req->name takes the
+ * client's project. */
+ee_code ee_client_list_operations(ee_client *c,
+                                  const Google__Longrunning__ListOperationsRequest *req,
+                                  const ee_call_options *co,
+                                  Google__Longrunning__ListOperationsResponse **out,
+                                  ee_status *st);
+
+/* google.longrunning.Operations/CancelOperation (the operation ends CANCELLED). */
+ee_code ee_client_cancel_operation(ee_client *c,
+                                   const Google__Longrunning__CancelOperationRequest *req,
+                                   const ee_call_options *co, ee_status *st);
+
+/* google.longrunning.Operations/DeleteOperation (forgets it; does not cancel). */
+ee_code ee_client_delete_operation(ee_client *c,
+                                   const Google__Longrunning__DeleteOperationRequest *req,
+                                   const ee_call_options *co, ee_status *st);
+
+/* google.longrunning.Operations/WaitOperation: one server-side wait, which may return
+ * before the operation is done. */
+ee_code ee_client_wait_operation(ee_client *c, const Google__Longrunning__WaitOperationRequest *req,
+                                 const ee_call_options *co, Google__Longrunning__Operation **out,
+                                 ee_status *st);
+
+/* Any routed RPC by its gRPC path ("/google.longrunning.Operations/GetOperation"), for
+ * generic code (the CLI, the gateway). req must be of the route's request type; *out is
+ * of its response type (Empty for Cancel and Delete). */
+ee_code ee_client_call(ee_client *c, const char *rpc, const ProtobufCMessage *req,
+                       const ee_call_options *co, ProtobufCMessage **out, ee_status *st);
+
+/* --- All pages of ListOperations. --- */
+
+typedef struct ee_operation_iter ee_operation_iter;
+
+/* Starts iterating over every operation that req selects, across pages (req->page_token
+ * is the first page's token, usually empty). Fetches nothing until the first next. The
+ * iterator copies req. Free with ee_operation_iter_free. */
+ee_code ee_client_list_all(ee_client *c, const Google__Longrunning__ListOperationsRequest *req,
+                           const ee_call_options *co, ee_operation_iter **out, ee_status *st);
+
+/* The next operation, fetching the next page when needed. *op is borrowed: valid until
+ * the next call on the iterator or its free. At the end: EE_OK with *op == NULL. A failed
+ * page is the call's status; the iterator may be retried with next. */
+ee_code ee_operation_iter_next(ee_operation_iter *it, const Google__Longrunning__Operation **op,
+                               ee_status *st);
+
+/* Pages fetched so far. */
+size_t ee_operation_iter_pages(const ee_operation_iter *it);
+
+/* Accepts NULL. */
+void ee_operation_iter_free(ee_operation_iter *it);
+
+/* --- Following an operation to its end. --- */
+
+/* Called on each change of the operation (state, stage, progress), on the calling
+ * thread of ee_client_wait_done. md is the decoded OperationMetadata, or NULL when the
+ * operation carries none (or another type). Both are borrowed for the callback. */
+typedef void (*ee_progress_fn)(void *user, const Google__Longrunning__Operation *op,
+                               const Google__Earthengine__V1__OperationMetadata *md);
+
+/* Follows operation `name` until it is done or timeout_ms passes (0 = no limit but the
+ * client's call timeout per request): WaitOperation while the service honours it (it
+ * returns early at most ~its timeout), else GetOperation with capped backoff. *out is the
+ * final operation (done) on EE_OK; on a timeout EE_DEADLINE_EXCEEDED and *out the last
+ * one seen (may be NULL). A done operation that failed is EE_OK here: look at
+ * (*out)->error. progress may be NULL. */
+ee_code ee_client_wait_done(ee_client *c, const char *name, int timeout_ms, ee_progress_fn progress,
+                            void *user, Google__Longrunning__Operation **out, ee_status *st);
+
+/* Decodes op->metadata when it is an OperationMetadata. Returns a new message the caller
+ * frees (ee_message_free), or NULL when absent, of another type or undecodable. */
+Google__Earthengine__V1__OperationMetadata *ee_operation_metadata(
+    const Google__Longrunning__Operation *op);
+
+/* --- Seeing a call without making it. --- */
+
+/* Validates req as the call would (requestId filled the same way) and writes, without
+ * sending anything, one JSON object describing the exact call to *out (appended):
+ *   REST: {"transport":"rest","method":"POST","url":"…","headers":{…},"body":{…}}
+ *   gRPC: {"transport":"grpc","method":"/pkg.Service/Method","metadata":{…},"message":{…}}
+ * Secrets (authorization) are redacted. rpc as for ee_client_call. */
+ee_code ee_client_prepare(ee_client *c, const char *rpc, const ProtobufCMessage *req, ee_buf *out,
+                          ee_status *st);
+
+/* Frees any message the client returned (protobuf_c_message_free_unpacked). Accepts
+ * NULL. */
+void ee_message_free(void *msg);
+
+/* A new random UUIDv4 in canonical text form (36 chars + NUL) in out[37]. */
+void ee_uuid4(char out[37]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,136 @@
+/* Transports: REST on libcurl and gRPC on grpc core behind one ops table.
+ *
+ * The client layer (src/client/) owns retries, deadlines, tokens, validation and logging;
+ * a transport performs one attempt of one call, asynchronously:
+ *
+ *   prepare  (caller's thread) route + request message -> an eei_prepared: the request in
+ *            this transport's wire form (URL + JSON body, or gRPC path + binary bytes +
+ *            x-goog-request-params). Done once per call; every attempt reuses it.
+ *   start    (any thread) launches one attempt with the attempt's headers (which carry the
+ *            current token) and an absolute deadline. Returns at once.
+ *   done     (the transport's event thread) is called exactly once per started attempt,
+ *            with the decoded response or the error. After done returns, the attempt is
+ *            gone; the transport never calls done again for it.
+ *   cancel   (any thread, before done ran) asks the attempt to end early; done still runs
+ *            once, with EE_CANCELLED (unless the attempt had already finished otherwise).
+ *
+ * No per-RPC code lives in a transport: everything comes from the route (ee/route.h).
+ * A transport never logs, never retries and never sees more than one attempt at a time
+ * for an eei_attempt. */
+#ifndef EE_TRANSPORT_H
+#define EE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "ee/buf.h"
+#include "ee/client.h"
+#include "ee/route.h"
+#include "ee/status.h"
+
+/* Monotonic clock in milliseconds (CLOCK_MONOTONIC). */
+int64_t eei_now_ms(void);
+
+/* One request header / metadata entry. Names are lower-case. */
+typedef struct eei_header {
+  const char *name;  /* "authorization", "x-goog-user-project", "x-goog-api-client", ... */
+  const char *value;
+  bool secret;       /* redacted in ee_client_prepare output and never logged */
+} eei_header;
+
+/* What a transport needs to know of the client's configuration. Strings are owned by
+ * the client and outlive the transport. */
+typedef struct eei_transport_config {
+  const char *endpoint; /* "https://host[:port]" or "http://host:port" (validated) */
+  bool tls;             /* endpoint scheme is https */
+  const char *host;     /* host part of endpoint (no brackets for IPv6) */
+  int port;             /* explicit or 443 / 80 */
+  const char *ca_file;  /* NULL = system roots */
+  int connect_timeout_ms;
+  size_t max_response_bytes;
+  int max_depth;        /* message nesting accepted in responses */
+} eei_transport_config;
+
+typedef struct eei_transport eei_transport; /* one per client, transport-specific */
+typedef struct eei_prepared eei_prepared;   /* one per call, transport-specific */
+typedef struct eei_attempt eei_attempt;     /* one per attempt, transport-specific */
+
+/* How one attempt ended. status.code is EE_OK with response set (a new message of the
+ * route's response type, malloc-allocated, now owned by the receiver), or an error with
+ * response NULL. For errors, status carries what the service said: code, message, HTTP
+ * status (REST), ErrorInfo reason/domain/metadata, RetryInfo delay; and
+ * retry_after_ms >= 0 when a Retry-After header asked for a delay. sent is false only
+ * when the request certainly never reached the service (connection refused, DNS, TLS
+ * handshake): the retry policy may then retry even non-idempotent calls. */
+typedef struct eei_attempt_result {
+  ee_status status;
+  ProtobufCMessage *response;
+  int64_t retry_after_ms;
+  bool sent;
+} eei_attempt_result;
+
+/* Called once per attempt on the transport's event thread. It may start new attempts
+ * (on any transport) and may take ownership of res->response (set it to NULL); the
+ * transport frees whatever is left in *res after it returns. It must not block for long:
+ * it runs on the thread that drives every other call of this transport. */
+typedef void (*eei_attempt_done_fn)(void *user, eei_attempt_result *res);
+
+typedef struct eei_transport_ops {
+  const char *name; /* "rest" or "grpc" */
+
+  /* Creates the transport and starts its event thread. Connections open lazily. */
+  ee_code (*create)(const eei_transport_config *cfg, eei_transport **out, ee_status *st);
+
+  /* Cancels every running attempt, waits until each done callback has run, stops the
+   * event thread, frees. Accepts NULL. Not from the event thread. */
+  void (*destroy)(eei_transport *t);
+
+  /* Builds the wire form of req (of route->request type): REST: method, URL, JSON body
+   * (ee_route_to_http); gRPC: binary bytes, x-goog-request-params. INVALID_ARGUMENT for
+   * a request that cannot be expressed (bad path value), naming the field. The prepared
+   * call keeps no pointer into req. */
+  ee_code (*prepare)(eei_transport *t, const ee_route *route, const ProtobufCMessage *req,
+                     eei_prepared **out, ee_status *st);
+
+  /* The same for a request already in binary protobuf form (nanopb callers, the gateway):
+   * gRPC uses the bytes as they are (request_params must be supplied by the caller, may
+   * be ""); REST decodes them to build JSON. */
+  ee_code (*prepare_bytes)(eei_transport *t, const ee_route *route, const uint8_t *bytes,
+                           size_t len, const char *request_params, eei_prepared **out,
+                           ee_status *st);
+
+  /* Appends the DESIGN.md dry-run JSON object for p with these headers (secret values
+   * printed as "REDACTED"). */
+  ee_code (*describe)(const eei_prepared *p, const eei_header *headers, size_t n_headers,
+                      ee_buf *out, ee_status *st);
+
+  /* "POST https://host/v1/..." (REST) or "host:port/pkg.Service/Method" (gRPC), for logs.
+   * Static for the prepared call's life. http_method gets "GET"/"POST"/... */
+  const char *(*target)(const eei_prepared *p, const char **http_method);
+
+  /* Extra headers this transport adds for this call (gRPC: x-goog-request-params), to
+   * show in describe; may be NULL. */
+
+  /* Starts one attempt. headers are copied before start returns. deadline_ms is absolute
+   * (eei_now_ms clock), 0 = none. On EE_OK, done(user, …) will run exactly once and
+   * *out (may be NULL if the caller does not cancel) is valid until then. On failure
+   * done never runs. */
+  ee_code (*start)(eei_transport *t, eei_prepared *p, const eei_header *headers, size_t n_headers,
+                   int64_t deadline_ms, eei_attempt_done_fn done, void *user, eei_attempt **out,
+                   ee_status *st);
+
+  /* Asks a started attempt to end (done runs with EE_CANCELLED unless it already ended).
+   * Safe from any thread while done has not returned; a no-op if it already finished. */
+  void (*cancel)(eei_transport *t, eei_attempt *a);
+
+  /* Frees a prepared call. Accepts NULL. Not while an attempt on it runs. */
+  void (*prepared_free)(eei_prepared *p);
+} eei_transport_ops;
+
+extern const eei_transport_ops eei_rest_transport;
+extern const eei_transport_ops eei_grpc_transport;
+
+#endif

@@ -70,10 +70,10 @@ static ee_code encode_details(const ee_status *err, const ee_route_error_kv *md,
   ee_code rc = ee_buf_append_str(out, ",\"details\":[", st);
   if (rc == EE_OK && has_error_info(err, n_md)) rc = encode_error_info(err, md, n_md, out, st);
   if (rc == EE_OK && err->retry_delay_ms > 0)
-    rc = ee_buf_printf(out, st, "%s{\"@type\":\"" EE_ROUTE_RETRY_INFO_TYPE
-                       "\",\"retryDelay\":\"%lld.%03llds\"}",
-                       has_error_info(err, n_md) ? "," : "",
-                       (long long)(err->retry_delay_ms / 1000), (long long)(err->retry_delay_ms % 1000));
+    rc = ee_buf_printf(
+        out, st, "%s{\"@type\":\"" EE_ROUTE_RETRY_INFO_TYPE "\",\"retryDelay\":\"%lld.%03llds\"}",
+        has_error_info(err, n_md) ? "," : "", (long long)(err->retry_delay_ms / 1000),
+        (long long)(err->retry_delay_ms % 1000));
   return rc == EE_OK ? ee_buf_append_str(out, "]", st) : rc;
 }
 
@@ -249,8 +249,8 @@ typedef struct envelope {
   char message[EE_STATUS_MESSAGE_MAX];
   char reason[EE_STATUS_REASON_MAX], domain[EE_STATUS_REASON_MAX];
   bool have_info;
-  ee_status md;            /* ErrorInfo.metadata collects here (only its metadata fields) */
-  int64_t retry_delay_ms;  /* RetryInfo.retryDelay, 0 when absent */
+  ee_status md;           /* ErrorInfo.metadata collects here (only its metadata fields) */
+  int64_t retry_delay_ms; /* RetryInfo.retryDelay, 0 when absent */
 } envelope;
 
 /* A proto3 JSON Duration ("1.5s") in whole milliseconds, rounded up so a client never
@@ -265,8 +265,10 @@ static bool duration_ms(const char *text, int64_t *out) {
     int scale = 100;
     bool rest = false;
     for (i++; text[i] >= '0' && text[i] <= '9'; i++, scale /= 10) {
-      if (scale) ms += (text[i] - '0') * scale;
-      else if (text[i] != '0') rest = true;
+      if (scale)
+        ms += (text[i] - '0') * scale;
+      else if (text[i] != '0')
+        rest = true;
     }
     if (rest) ms++;
   }

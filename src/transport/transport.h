@@ -36,9 +36,9 @@ int64_t eei_now_ms(void);
 
 /* One request header / metadata entry. Names are lower-case. */
 typedef struct eei_header {
-  const char *name;  /* "authorization", "x-goog-user-project", "x-goog-api-client", ... */
+  const char *name; /* "authorization", "x-goog-user-project", "x-goog-api-client", ... */
   const char *value;
-  bool secret;       /* redacted in ee_client_prepare output and never logged */
+  bool secret; /* redacted in ee_client_prepare output and never logged */
 } eei_header;
 
 /* What a transport needs to know of the client's configuration. Strings are owned by
@@ -51,7 +51,7 @@ typedef struct eei_transport_config {
   const char *ca_file;  /* NULL = system roots */
   int connect_timeout_ms;
   size_t max_response_bytes;
-  int max_depth;        /* message nesting accepted in responses */
+  int max_depth; /* message nesting accepted in responses */
 } eei_transport_config;
 
 typedef struct eei_transport eei_transport; /* one per client, transport-specific */

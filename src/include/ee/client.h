@@ -101,16 +101,16 @@ typedef struct ee_client_options {
   const char *access_token;  /* a fixed bearer token; NULL = use token_fn (or none) */
   ee_token_fn token_fn;      /* used when access_token is NULL; NULL = no authorization */
   void *token_user;
-  const char *ca_file;        /* PEM roots for TLS; NULL = the system's */
-  int connect_timeout_ms;     /* default 10000 */
-  int attempt_timeout_ms;     /* one attempt; default 60000 */
-  int call_timeout_ms;        /* a whole call with its retries; default 300000 */
-  ee_retry_policy retry;      /* zeros = defaults */
-  const char *user_agent;     /* prepended to "ee-c/<version>" in User-Agent; may be NULL */
-  bool no_auto_request_id;    /* do not fill an empty ExportImage requestId */
-  size_t max_response_bytes;  /* default 32 MiB; larger answers fail OUT_OF_RANGE */
-  int max_depth;              /* message nesting accepted in responses; default 100 */
-  ee_log_fn log_fn;           /* NULL = no log */
+  const char *ca_file;       /* PEM roots for TLS; NULL = the system's */
+  int connect_timeout_ms;    /* default 10000 */
+  int attempt_timeout_ms;    /* one attempt; default 60000 */
+  int call_timeout_ms;       /* a whole call with its retries; default 300000 */
+  ee_retry_policy retry;     /* zeros = defaults */
+  const char *user_agent;    /* prepended to "ee-c/<version>" in User-Agent; may be NULL */
+  bool no_auto_request_id;   /* do not fill an empty ExportImage requestId */
+  size_t max_response_bytes; /* default 32 MiB; larger answers fail OUT_OF_RANGE */
+  int max_depth;             /* message nesting accepted in responses; default 100 */
+  ee_log_fn log_fn;          /* NULL = no log */
   void *log_user;
 } ee_client_options;
 
@@ -162,8 +162,7 @@ ee_code ee_client_get_operation(ee_client *c, const Google__Longrunning__GetOper
 ee_code ee_client_list_operations(ee_client *c,
                                   const Google__Longrunning__ListOperationsRequest *req,
                                   const ee_call_options *co,
-                                  Google__Longrunning__ListOperationsResponse **out,
-                                  ee_status *st);
+                                  Google__Longrunning__ListOperationsResponse **out, ee_status *st);
 
 /* google.longrunning.Operations/CancelOperation (the operation ends CANCELLED). */
 ee_code ee_client_cancel_operation(ee_client *c,

@@ -308,9 +308,9 @@ ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *me
                                size_t n_metadata, ee_buf *out, ee_status *st);
 
 /* Fills *out from a binary google.rpc.Status (grpc-status-details-bin): code, message,
- * the first ErrorInfo's reason, domain and metadata, and RetryInfo's delay. Bytes that do not parse (or a code outside
- * google.rpc.Code) give out->code = fallback_code (the grpc-status the trailer came with)
- * and a message saying the details were unreadable. out->http_status = 0. Never fails;
+ * the first ErrorInfo's reason, domain and metadata, and RetryInfo's delay. Bytes that do not parse
+ * (or a code outside google.rpc.Code) give out->code = fallback_code (the grpc-status the trailer
+ * came with) and a message saying the details were unreadable. out->http_status = 0. Never fails;
  * returns out->code. */
 ee_code ee_route_status_from_rpc(const uint8_t *data, size_t len, ee_code fallback_code,
                                  ee_status *out);

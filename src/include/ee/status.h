@@ -43,12 +43,12 @@ typedef enum ee_code {
 
 typedef struct ee_status {
   ee_code code;
-  int http_status;                     /* 0 when no HTTP exchange was involved */
-  char message[EE_STATUS_MESSAGE_MAX]; /* NUL-terminated; truncated if longer */
-  char reason[EE_STATUS_REASON_MAX];   /* google.rpc.ErrorInfo.reason, or "" */
-  char domain[EE_STATUS_REASON_MAX];   /* google.rpc.ErrorInfo.domain, or "" */
-  int64_t retry_delay_ms;              /* google.rpc.RetryInfo.retry_delay; 0 when absent */
-  size_t metadata_len;                 /* bytes used in metadata */
+  int http_status;                       /* 0 when no HTTP exchange was involved */
+  char message[EE_STATUS_MESSAGE_MAX];   /* NUL-terminated; truncated if longer */
+  char reason[EE_STATUS_REASON_MAX];     /* google.rpc.ErrorInfo.reason, or "" */
+  char domain[EE_STATUS_REASON_MAX];     /* google.rpc.ErrorInfo.domain, or "" */
+  int64_t retry_delay_ms;                /* google.rpc.RetryInfo.retry_delay; 0 when absent */
+  size_t metadata_len;                   /* bytes used in metadata */
   char metadata[EE_STATUS_METADATA_MAX]; /* ErrorInfo.metadata as "key\0value\0" pairs, in
                                             the order received; entries that do not fit
                                             are dropped. Read with ee_status_metadata*. */
@@ -77,8 +77,7 @@ const char *ee_status_metadata(const ee_status *st, const char *key);
 
 /* Iterates the metadata entries: start with *pos = 0; returns 1 and sets *key, *value
  * (pointing into st) while there is an entry, then 0. */
-int ee_status_metadata_next(const ee_status *st, size_t *pos, const char **key,
-                            const char **value);
+int ee_status_metadata_next(const ee_status *st, size_t *pos, const char **key, const char **value);
 
 /* The canonical name ("NOT_FOUND"); "UNKNOWN" for values outside google.rpc.Code. */
 const char *ee_code_name(ee_code code);

@@ -1,0 +1,363 @@
+/* The call state machine. A call is prepared once, then runs attempts on its transport:
+ *
+ *   start ──▶ ATTEMPT ──done──▶ (ok) ───────────────────────────────▶ FINISH
+ *               ▲                (retryable, budget left) ──▶ BACKOFF (timer)
+ *               └────────────────────────────timer fires───────────────┘
+ *
+ * Every step runs on a client thread (the transport's event thread for `done`, the timer
+ * thread for a retry) except the first attempt, which the caller's thread launches. The
+ * call's mutex orders `done`, `cancel` and the launch of an attempt; the transport frees
+ * an attempt only after its done returned, so cancel (under the same mutex, only while
+ * an attempt is recorded) never touches a freed attempt. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+
+struct eei_call {
+  ee_client *client;
+  const ee_route *route;
+  eei_prepared *prepared;
+  pthread_mutex_t mu;
+  eei_attempt *attempt; /* running attempt, or NULL */
+  eei_timer backoff;
+  int attempt_no; /* attempts launched so far */
+  int max_attempts;
+  int64_t deadline_ms; /* whole call, eei_now_ms clock */
+  int64_t attempt_started_ms;
+  bool cancelled;
+  bool idempotent;      /* false: ExportImage without a requestId */
+  bool refreshed_token; /* the one UNAUTHENTICATED refresh was spent */
+  bool force_refresh;   /* the next attempt asks for a new token */
+  eei_call_done_fn done;
+  void *user;
+  eei_call *prev, *next; /* in client->calls */
+};
+
+/* ---- the client's list of live calls (ee_client_free cancels and waits for them) ---- */
+
+static bool register_call(ee_client *c, eei_call *call) {
+  bool ok;
+  pthread_mutex_lock(&c->mu);
+  ok = !c->closing;
+  if (ok) {
+    call->next = c->calls;
+    if (c->calls) c->calls->prev = call;
+    c->calls = call;
+    c->n_calls++;
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
+}
+
+static void unregister_call(ee_client *c, eei_call *call) {
+  pthread_mutex_lock(&c->mu);
+  if (call->prev)
+    call->prev->next = call->next;
+  else
+    c->calls = call->next;
+  if (call->next) call->next->prev = call->prev;
+  if (--c->n_calls == 0) pthread_cond_broadcast(&c->idle);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void call_free(eei_call *call) {
+  call->client->ops->prepared_free(call->prepared);
+  pthread_mutex_destroy(&call->mu);
+  free(call);
+}
+
+/* Ends the call: the user's callback, then the call is gone. */
+static void finish(eei_call *call, ProtobufCMessage *resp, const ee_status *st) {
+  ee_client *c = call->client;
+  call->done(call->user, resp, st);
+  unregister_call(c, call);
+  call_free(call);
+}
+
+/* ---- logging ---- */
+
+static void log_attempt(eei_call *call, const ee_status *st, int64_t retry_delay_ms) {
+  ee_client *c = call->client;
+  if (!c->opts.log_fn) return;
+  const char *http_method = "POST";
+  ee_call_log e;
+  e.transport = c->ops->name;
+  e.rpc = call->route->grpc_path;
+  e.target = c->ops->target(call->prepared, &http_method);
+  e.method = http_method;
+  e.attempt = call->attempt_no;
+  e.code = st->code;
+  e.http_status = st->http_status;
+  e.message = st->code == EE_OK ? "" : st->message;
+  e.duration_ms = (double)(eei_now_ms() - call->attempt_started_ms);
+  e.retry_delay_ms = retry_delay_ms;
+  c->opts.log_fn(c->opts.log_user, &e);
+}
+
+/* ---- retry policy ---- */
+
+static bool retryable_code(const ee_status *st) {
+  switch (st->code) {
+    case EE_UNAVAILABLE:
+    case EE_RESOURCE_EXHAUSTED:
+    case EE_DEADLINE_EXCEEDED: /* of this attempt; the call's own deadline is checked apart */
+      return true;
+    case EE_INTERNAL:
+    case EE_UNKNOWN: /* a bare 500 from a front end */ return st->http_status == 500;
+    default: return false;
+  }
+}
+
+/* Full jitter: uniform in [0, min(max, initial * multiplier^(n-1))]. */
+static int64_t backoff_ms(const ee_retry_policy *p, int retry_no) {
+  double cap = p->initial_backoff_ms;
+  for (int i = 1; i < retry_no && cap < p->max_backoff_ms; i++) cap *= p->multiplier;
+  if (cap > p->max_backoff_ms) cap = p->max_backoff_ms;
+  if (cap < 1) return 0;
+  return (int64_t)(eei_random64() % ((uint64_t)cap + 1));
+}
+
+/* The delay before the next attempt, or -1 when the call must end with `st`. */
+static int64_t next_delay(eei_call *call, const eei_attempt_result *res) {
+  const ee_status *st = &res->status;
+  ee_client *c = call->client;
+  if (call->cancelled) return -1;
+  if (st->code == EE_UNAUTHENTICATED && c->opts.token_fn && !call->refreshed_token) {
+    call->refreshed_token = true;
+    call->force_refresh = true;
+    return 0;
+  }
+  if (!retryable_code(st)) return -1;
+  if (!call->idempotent && res->sent) return -1;
+  if (call->attempt_no >= call->max_attempts) return -1;
+  int64_t delay = backoff_ms(&c->opts.retry, call->attempt_no);
+  int64_t asked =
+      st->retry_delay_ms > res->retry_after_ms ? st->retry_delay_ms : res->retry_after_ms;
+  if (asked > delay) delay = asked;
+  if (call->deadline_ms && eei_now_ms() + delay >= call->deadline_ms) return -1;
+  return delay;
+}
+
+/* The status a call ends with when retries stop: the last error, saying how many
+ * attempts it took when there were several. */
+static void final_status(eei_call *call, ee_status *st) {
+  if (call->cancelled && st->code != EE_CANCELLED) {
+    ee_status_set(st, EE_CANCELLED, "the call was cancelled");
+    return;
+  }
+  if (call->attempt_no > 1 && st->code != EE_OK && !call->cancelled)
+    ee_status_prefix(st, "after %d attempts", call->attempt_no);
+}
+
+/* ---- attempts ---- */
+
+static void on_attempt_done(void *user, eei_attempt_result *res);
+static void launch_from_timer(void *arg);
+
+/* Launches the next attempt. Returns EE_OK, or the error that ends the call (the caller
+ * decides whether done runs). */
+static ee_code launch(eei_call *call, ee_status *st) {
+  ee_client *c = call->client;
+  ee_buf token;
+  eei_header headers[6];
+  size_t n = 0;
+  ee_buf_init(&token, 64 << 10);
+  pthread_mutex_lock(&call->mu);
+  bool refresh = call->force_refresh;
+  call->force_refresh = false;
+  bool cancelled = call->cancelled;
+  pthread_mutex_unlock(&call->mu);
+  if (cancelled) {
+    ee_buf_free(&token);
+    return ee_status_set(st, EE_CANCELLED, "the call was cancelled");
+  }
+  /* The token source may block (a refresh): not under the call's lock. */
+  ee_code rc = eei_attempt_headers(c, refresh, false, &token, headers, &n, st);
+  if (rc == EE_OK) {
+    int64_t now = eei_now_ms();
+    int64_t deadline = now + c->opts.attempt_timeout_ms;
+    if (call->deadline_ms && call->deadline_ms < deadline) deadline = call->deadline_ms;
+    pthread_mutex_lock(&call->mu);
+    if (call->cancelled) {
+      rc = ee_status_set(st, EE_CANCELLED, "the call was cancelled");
+    } else {
+      call->attempt_no++;
+      call->attempt_started_ms = now;
+      rc = c->ops->start(c->transport, call->prepared, headers, n, deadline, on_attempt_done, call,
+                         &call->attempt, st);
+      if (rc != EE_OK) call->attempt = NULL;
+    }
+    pthread_mutex_unlock(&call->mu);
+  }
+  /* The token text is no longer needed: wipe it before the buffer goes back. */
+  if (token.data) memset(token.data, 0, token.cap);
+  ee_buf_free(&token);
+  return rc;
+}
+
+static void launch_from_timer(void *arg) {
+  eei_call *call = arg;
+  ee_status st;
+  if (launch(call, &st) != EE_OK) finish(call, NULL, &st);
+}
+
+static void on_attempt_done(void *user, eei_attempt_result *res) {
+  eei_call *call = user;
+  pthread_mutex_lock(&call->mu);
+  call->attempt = NULL;
+  int64_t delay = res->status.code == EE_OK ? -1 : next_delay(call, res);
+  pthread_mutex_unlock(&call->mu);
+  log_attempt(call, &res->status, delay);
+  if (res->status.code == EE_OK) {
+    ProtobufCMessage *resp = res->response;
+    res->response = NULL;
+    finish(call, resp, &res->status);
+    return;
+  }
+  if (delay >= 0) {
+    /* Queued under the call's lock, so a cancel from now on finds it and fires it. */
+    pthread_mutex_lock(&call->mu);
+    if (call->cancelled)
+      delay = -1;
+    else
+      eei_timer_add(call->client->timers, &call->backoff, eei_now_ms() + delay);
+    pthread_mutex_unlock(&call->mu);
+  }
+  if (delay < 0) {
+    final_status(call, &res->status);
+    finish(call, NULL, &res->status);
+  }
+}
+
+void eei_call_cancel(eei_call *call) {
+  pthread_mutex_lock(&call->mu);
+  call->cancelled = true;
+  if (call->attempt) call->client->ops->cancel(call->client->transport, call->attempt);
+  pthread_mutex_unlock(&call->mu);
+  /* Waiting out a backoff: run the timer now, which sees the cancel and finishes. */
+  eei_timer_fire_now(call->client->timers, &call->backoff);
+}
+
+/* ---- starting ---- */
+
+static int resolve_attempts(const ee_client *c, const ee_call_options *co) {
+  int n = co && co->max_attempts > 0 ? co->max_attempts : c->opts.retry.max_attempts;
+  return n > 0 ? n : 1;
+}
+
+static int64_t resolve_deadline(const ee_client *c, const ee_call_options *co) {
+  int ms = co && co->timeout_ms > 0 ? co->timeout_ms : c->opts.call_timeout_ms;
+  return ms > 0 ? eei_now_ms() + ms : 0;
+}
+
+static bool is_export(const ee_route *route) {
+  return route->request == &google__earthengine__v1__export_image_request__descriptor;
+}
+
+static bool request_is_idempotent(const ee_route *route, const ProtobufCMessage *req) {
+  if (!is_export(route)) return true;
+  const Google__Earthengine__V1__ExportImageRequest *r = (const void *)req;
+  return r->request_id && r->request_id[0];
+}
+
+ee_code eei_call_start(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                       const ee_call_options *co, eei_call_done_fn done, void *user, eei_call **out,
+                       ee_status *st) {
+  const ProtobufCMessage *effective = NULL;
+  void *owned = NULL;
+  char request_id[EE_REQUEST_ID_MAX + 1];
+  eei_call *call = NULL;
+  if (out) *out = NULL;
+  ee_code rc = eei_request_effective(c, route, req, &effective, &owned, request_id, st);
+  if (rc != EE_OK) goto fail;
+  call = calloc(1, sizeof *call);
+  if (!call) {
+    rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
+    goto fail;
+  }
+  call->client = c;
+  call->route = route;
+  call->done = done;
+  call->user = user;
+  call->max_attempts = resolve_attempts(c, co);
+  call->deadline_ms = resolve_deadline(c, co);
+  call->idempotent = request_is_idempotent(route, effective);
+  call->backoff.fn = launch_from_timer;
+  call->backoff.arg = call;
+  pthread_mutex_init(&call->mu, NULL);
+  rc = c->ops->prepare(c->transport, route, effective, &call->prepared, st);
+  free(owned); /* the prepared call keeps no pointer into the request */
+  owned = NULL;
+  if (rc != EE_OK) goto fail;
+  if (!register_call(c, call)) {
+    rc = ee_status_set(st, EE_CANCELLED, "the client is being freed");
+    goto fail;
+  }
+  if (out) *out = call;
+  rc = launch(call, st);
+  if (rc != EE_OK) {
+    if (out) *out = NULL;
+    unregister_call(c, call);
+    goto fail;
+  }
+  return EE_OK;
+fail:
+  free(owned);
+  if (call) call_free(call);
+  return rc;
+}
+
+/* ---- the blocking form: a wait on the same machine ---- */
+
+typedef struct waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;
+  ProtobufCMessage *resp;
+  ee_status st;
+} waiter;
+
+static void wake(void *user, ProtobufCMessage *resp, const ee_status *st) {
+  waiter *w = user;
+  pthread_mutex_lock(&w->mu);
+  w->resp = resp;
+  w->st = *st;
+  w->done = true;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                          const ee_call_options *co, ProtobufCMessage **out, ee_status *st) {
+  waiter w;
+  *out = NULL;
+  w.done = false;
+  w.resp = NULL;
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_cond_init(&w.cv, NULL);
+  ee_code rc = eei_call_start(c, route, req, co, wake, &w, NULL, st);
+  if (rc == EE_OK) {
+    pthread_mutex_lock(&w.mu);
+    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    rc = w.st.code;
+    if (st) *st = w.st;
+    *out = w.resp;
+  }
+  pthread_cond_destroy(&w.cv);
+  pthread_mutex_destroy(&w.mu);
+  return rc;
+}
+
+/* ---- ee_client_free's side ---- */
+
+void eei_client_cancel_all(ee_client *c);
+void eei_client_cancel_all(ee_client *c) {
+  pthread_mutex_lock(&c->mu);
+  c->closing = true;
+  for (eei_call *call = c->calls; call; call = call->next) eei_call_cancel(call);
+  while (c->n_calls) pthread_cond_wait(&c->idle, &c->mu);
+  pthread_mutex_unlock(&c->mu);
+}

@@ -1,0 +1,25 @@
+# The parity suite: each scenario over REST and gRPC, plaintext (and TLS when the test CA
+# script is there), identical structs and statuses.
+add_executable(test_client_parity test_client_parity.c)
+target_link_libraries(test_client_parity PRIVATE ee_test_support eeclient_static ee_warnings)
+add_test(NAME client.parity_plaintext COMMAND test_client_parity)
+set_tests_properties(client.parity_plaintext PROPERTIES LABELS client
+  ENVIRONMENT "EE_EMULATOR=$<TARGET_FILE:ee-emulator>" TIMEOUT 180)
+if(EXISTS ${PROJECT_SOURCE_DIR}/tests/support/make_test_ca.sh)
+  add_test(NAME client.parity_tls
+    COMMAND sh -c "d=$(mktemp -d) && sh '${PROJECT_SOURCE_DIR}/tests/support/make_test_ca.sh' \"$d\" >/dev/null && '$<TARGET_FILE:test_client_parity>' --tls \"$d\"; rc=$?; rm -rf \"$d\"; exit $rc")
+  set_tests_properties(client.parity_tls PROPERTIES LABELS client
+    ENVIRONMENT "EE_EMULATOR=$<TARGET_FILE:ee-emulator>" TIMEOUT 180)
+endif()
+
+# Faults and load: retries without duplicates, UNAVAILABLE after the configured attempts,
+# 16 threads sharing one client.
+add_executable(test_client_load test_client_load.c)
+target_link_libraries(test_client_load PRIVATE ee_test_support eeclient_static ee_warnings)
+foreach(t rest grpc)
+  foreach(mode retries unavailable threads)
+    add_test(NAME client.${mode}_${t} COMMAND test_client_load ${mode} ${t})
+    set_tests_properties(client.${mode}_${t} PROPERTIES LABELS client
+      ENVIRONMENT "EE_EMULATOR=$<TARGET_FILE:ee-emulator>" TIMEOUT 300)
+  endforeach()
+endforeach()

@@ -100,7 +100,7 @@ typedef struct work {
   atomic_int next, ok, failed;
   int total;
   ee_code (*one)(struct work *w, int i, ee_status *st);
-  char first_error[512];
+  char first_error[EE_STATUS_MESSAGE_MAX + 64];
   pthread_mutex_t mu;
 } work;
 

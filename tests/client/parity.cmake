@@ -23,3 +23,13 @@ foreach(t rest grpc)
       ENVIRONMENT "EE_EMULATOR=$<TARGET_FILE:ee-emulator>" TIMEOUT 300)
   endforeach()
 endforeach()
+
+# The README's client example, run over each transport.
+add_executable(readme_export readme_export.c)
+target_link_libraries(readme_export PRIVATE eeclient_static)
+foreach(t rest grpc)
+  add_test(NAME client.readme_export_${t}
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/run_readme_export.sh $<TARGET_FILE:ee-emulator>
+            $<TARGET_FILE:readme_export> ${t})
+  set_tests_properties(client.readme_export_${t} PROPERTIES LABELS client TIMEOUT 60)
+endforeach()

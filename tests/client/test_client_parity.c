@@ -206,20 +206,20 @@ static void scenario_export_get_wait(setup *s) {
   do_get(s->grpc[0], name, NULL, &g);
   compare("GetOperation", &r, &g);
 
-  /* Wait with progress: a fresh export per transport; both must report progress and end
-   * SUCCEEDED. */
+  /* Wait with progress: a fresh export per transport, followed at once; both must report
+   * progress and end SUCCEEDED. */
   char rn[256], gn[256];
   do_export(s->rest[0], NULL, &r);
   op_name(&r, rn, sizeof rn);
+  wait_for(s->rest[0], rn, &r, &pr);
   do_export(s->grpc[0], NULL, &g);
   op_name(&g, gn, sizeof gn);
-  CHECK(rn[0] && gn[0] && strcmp(rn, gn) != 0, "two exports without requestId: %s %s", rn, gn);
-  wait_for(s->rest[0], rn, &r, &pr);
   wait_for(s->grpc[0], gn, &g, &pg);
+  CHECK(rn[0] && gn[0] && strcmp(rn, gn) != 0, "two exports without requestId: %s %s", rn, gn);
   CHECK(r.code == EE_OK && g.code == EE_OK, "wait: %s | %s", r.st.message, g.st.message);
   CHECK(pr >= 2 && pg >= 2, "progress reports: rest %d, grpc %d (want >= 2 each)", pr, pg);
-  CHECK(strstr(r.json, "SUCCEEDED") && strstr(g.json, "SUCCEEDED"), "final states: %s | %s", r.json,
-        g.json);
+  CHECK(strstr(r.json, "SUCCEEDED") && strstr(g.json, "SUCCEEDED"), "final states: %s | %s",
+        r.json, g.json);
   printf("  %-44s rest %d, grpc %d progress reports\n", "wait with progress", pr, pg);
 }
 

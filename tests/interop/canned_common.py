@@ -7,12 +7,14 @@ Python's protobuf (messages compiled from proto/ by protoc --python_out), never 
 C code, and the REST routes come from the google.api.http annotations as Python's
 descriptors see them, not from our generated route table.
 """
+import atexit
 import base64
 import glob
 import importlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,7 @@ def load_protos(proto_dir=None):
     proto_dir = proto_dir or os.environ.get("EE_PYTHON_PROTO_DIR")
     if not proto_dir:
         proto_dir = tempfile.mkdtemp(prefix="ee-interop-protos-")
+        atexit.register(shutil.rmtree, proto_dir, True)
         src = os.path.join(REPO, "proto")
         files = sorted(os.path.relpath(p, src)
                        for p in glob.glob(os.path.join(src, "**", "*.proto"), recursive=True))

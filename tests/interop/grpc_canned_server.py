@@ -88,6 +88,10 @@ class Canned:
             context.abort_with_status(_Status(
                 STATUS_CODES[st.code], st.message,
                 (("grpc-status-details-bin", st.SerializeToString()),)))
+        if reply.response_bytes is None:  # a REST-only reply (raw_body alone)
+            context.abort(grpc.StatusCode.INTERNAL,
+                          "canned server: the reply for %s has no response or error for gRPC"
+                          % method.name)
         return reply.response_bytes
 
 

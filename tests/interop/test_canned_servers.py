@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import canned_common as cc  # noqa: E402
+from canned_support import CannedServer  # noqa: E402
 
 cc.load_protos()
 import grpc  # noqa: E402
@@ -67,40 +67,11 @@ def pki(name):
     return os.path.join(TMP, "pki", name)
 
 
-class Server:
-    """One canned server process; its first line gives the address."""
-
-    def __init__(self, script, record, *extra, replies=None):
-        replies = replies or os.path.join(TMP, "replies.json")
-        self.record = os.path.join(TMP, record)
-        if os.path.exists(self.record):
-            os.unlink(self.record)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, script), "--record", self.record,
-             "--replies", replies] + list(extra),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.line = self.proc.stdout.readline().rstrip("\n")
-        if not self.line.startswith("listening "):
-            self.proc.kill()
-            raise AssertionError("bad first line %r: %s" % (self.line, self.proc.stderr.read()))
-        self.address = self.line.split("=", 1)[1]
-
-    def records(self):
-        with open(self.record) as f:
-            return [json.loads(line) for line in f]
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
-        return self.proc.returncode, err
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
+def Server(script, record, tls=None, replies=None):
+    """A canned server with this test's replies file and a fresh record file."""
+    kind = "grpc" if script.startswith("grpc") else "rest"
+    return CannedServer(kind, replies=replies or os.path.join(TMP, "replies.json"),
+                        record=os.path.join(TMP, record), tls=tls)
 
 
 def status_of(err):
@@ -118,8 +89,8 @@ class GrpcCannedTest(unittest.TestCase):
             return grpc.secure_channel(srv.address, grpc.ssl_channel_credentials(f.read()))
 
     def run_all(self, tls):
-        extra = ["--tls-cert", pki("server.pem"), "--tls-key", pki("server.key")] if tls else []
-        with Server("grpc_canned_server.py", "grpc.jsonl", *extra) as srv:
+        pair = (pki("server.pem"), pki("server.key")) if tls else None
+        with Server("grpc_canned_server.py", "grpc.jsonl", tls=pair) as srv:
             self.assertRegex(srv.line, r"^listening grpc=127\.0\.0\.1:\d+$")
             ch = self.channel(srv, tls)
             md = [("authorization", "Bearer tok"), ("x-goog-request-params",
@@ -183,8 +154,8 @@ class GrpcCannedTest(unittest.TestCase):
         self.run_all(tls=True)
 
     def test_wrong_ca_fails_the_handshake(self):
-        extra = ["--tls-cert", pki("server.pem"), "--tls-key", pki("server.key")]
-        with Server("grpc_canned_server.py", "grpc-wrong.jsonl", *extra) as srv:
+        pair = (pki("server.pem"), pki("server.key"))
+        with Server("grpc_canned_server.py", "grpc-wrong.jsonl", tls=pair) as srv:
             with open(pki("other-ca.pem"), "rb") as f:
                 ch = grpc.secure_channel(srv.address, grpc.ssl_channel_credentials(f.read()))
             with self.assertRaises(grpc.RpcError) as cm:
@@ -214,8 +185,8 @@ class RestCannedTest(unittest.TestCase):
         return resp.status, json.loads(resp.read() or b"{}"), resp
 
     def run_all(self, tls):
-        extra = ["--tls-cert", pki("server.pem"), "--tls-key", pki("server.key")] if tls else []
-        with Server("rest_canned_server.py", "rest.jsonl", *extra) as srv:
+        pair = (pki("server.pem"), pki("server.key")) if tls else None
+        with Server("rest_canned_server.py", "rest.jsonl", tls=pair) as srv:
             self.assertRegex(srv.line, r"^listening rest=%s://127\.0\.0\.1:\d+$"
                              % ("https" if tls else "http"))
             conn = self.connect(srv)
@@ -294,8 +265,8 @@ class RestCannedTest(unittest.TestCase):
         self.run_all(tls=True)
 
     def test_wrong_ca_fails_the_handshake(self):
-        extra = ["--tls-cert", pki("server.pem"), "--tls-key", pki("server.key")]
-        with Server("rest_canned_server.py", "rest-wrong.jsonl", *extra) as srv:
+        pair = (pki("server.pem"), pki("server.key"))
+        with Server("rest_canned_server.py", "rest-wrong.jsonl", tls=pair) as srv:
             port = int(srv.address.rsplit(":", 1)[1])
             ctx = ssl.create_default_context(cafile=pki("other-ca.pem"))
             conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=20)

@@ -239,7 +239,7 @@ ee_code emu_rest_start(const emu_service *svc, emu_rest **out, int *bound_port, 
       MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (!r->daemon) {
     free(r);
-    if (cfg->tls_cert_pem) /* the pair passed libcrypto's checks, so GnuTLS refused it */
+    if (cfg->tls_cert_pem) /* libcrypto accepted the pair, but GnuTLS may still refuse it */
       return ee_status_set(st, EE_UNAVAILABLE,
                            "--rest-port: cannot serve TLS on %s:%d (port in use, or GnuTLS "
                            "refused --tls-cert %s / --tls-key %s)",

@@ -64,6 +64,8 @@ static ee_code check_pair(const emu_config *c, ee_status *st) {
   char why[256];
   bool asked = false;
   ee_code rc = EE_OK;
+  X509 *cert = NULL;
+  EVP_PKEY *key = NULL;
   BIO *cb = BIO_new_mem_buf(c->tls_cert_pem, -1), *kb = BIO_new_mem_buf(c->tls_key_pem, -1);
   if (!strstr(c->tls_cert_pem, "-----BEGIN CERTIFICATE-----")) {
     rc = ee_status_set(st, EE_INVALID_ARGUMENT,
@@ -77,14 +79,14 @@ static ee_code check_pair(const emu_config *c, ee_status *st) {
                        c->tls_key_file);
     goto done;
   }
-  X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, no_password, &asked) : NULL;
+  cert = cb ? PEM_read_bio_X509(cb, NULL, no_password, &asked) : NULL;
   if (!cert) {
     rc = ee_status_set(st, EE_INVALID_ARGUMENT,
                        "--tls-cert %s: malformed PEM certificate (openssl: %s)", c->tls_cert_file,
                        crypto_reason(why, sizeof why));
     goto done;
   }
-  EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_password, &asked) : NULL;
+  key = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_password, &asked) : NULL;
   if (!key) {
     if (asked)
       rc = ee_status_set(st, EE_INVALID_ARGUMENT,
@@ -93,7 +95,7 @@ static ee_code check_pair(const emu_config *c, ee_status *st) {
       rc = ee_status_set(st, EE_INVALID_ARGUMENT,
                          "--tls-key %s: malformed PEM private key (openssl: %s)", c->tls_key_file,
                          crypto_reason(why, sizeof why));
-    goto done_cert;
+    goto done;
   }
   if (X509_check_private_key(cert, key) != 1) {
     ERR_clear_error();
@@ -101,10 +103,9 @@ static ee_code check_pair(const emu_config *c, ee_status *st) {
                        "--tls-key %s: does not match the certificate in --tls-cert %s",
                        c->tls_key_file, c->tls_cert_file);
   }
-  EVP_PKEY_free(key);
-done_cert:
-  X509_free(cert);
 done:
+  EVP_PKEY_free(key);
+  X509_free(cert);
   BIO_free(cb);
   BIO_free(kb);
   ERR_clear_error();

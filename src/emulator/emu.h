@@ -47,6 +47,10 @@ typedef struct emu_config {
   int max_depth;
   int grpc_threads;
   int max_connections;
+  const char *tls_cert_file; /* --tls-cert: NULL = plaintext on both ports */
+  const char *tls_key_file;
+  char *tls_cert_pem; /* their contents, loaded and checked by emu_tls_load (tls.h) */
+  char *tls_key_pem;
 } emu_config;
 
 /* Wall-clock nanoseconds since the Unix epoch (operation timestamps). */

@@ -200,15 +200,28 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* The --tls-cert / --tls-key pair (checked by emu_tls_load); no client certificates. */
+static grpc_server_credentials *tls_credentials(const emu_config *cfg) {
+  grpc_ssl_pem_key_cert_pair pair = {cfg->tls_key_pem, cfg->tls_cert_pem};
+  grpc_ssl_server_certificate_config *config =
+      grpc_ssl_server_certificate_config_create(NULL, &pair, 1);
+  grpc_ssl_server_credentials_options *opts =
+      grpc_ssl_server_credentials_create_options_using_config(
+          GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, config);
+  return grpc_ssl_server_credentials_create_with_options(opts);
+}
+
 static ee_code bind_port(emu_grpc *g, const emu_config *cfg, int *bound, ee_status *st) {
   char addr[300];
   bool v6 = strchr(cfg->host, ':') != NULL;
   snprintf(addr, sizeof addr, v6 ? "[%s]:%d" : "%s:%d", cfg->host, cfg->grpc_port);
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  grpc_server_credentials *creds =
+      cfg->tls_cert_pem ? tls_credentials(cfg) : grpc_insecure_server_credentials_create();
   *bound = grpc_server_add_http2_port(g->server, addr, creds);
   grpc_server_credentials_release(creds);
   if (*bound <= 0)
-    return ee_status_set(st, EE_UNAVAILABLE, "--grpc-port: cannot listen on %s", addr);
+    return ee_status_set(st, EE_UNAVAILABLE, "--grpc-port: cannot listen on %s%s", addr,
+                         cfg->tls_cert_pem ? " (port in use, or grpc refused the TLS pair)" : "");
   return EE_OK;
 }
 

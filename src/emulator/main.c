@@ -14,6 +14,7 @@
 #include <grpc/grpc.h>
 
 #include "frontends.h"
+#include "tls.h"
 
 static const char usage[] =
     "usage: ee-emulator [--host 127.0.0.1] [--rest-port N] [--grpc-port N] [options]\n"
@@ -29,7 +30,9 @@ static const char usage[] =
     "  --max-request-bytes N     largest request body or message (default 4194304)\n"
     "  --max-depth N             deepest JSON / message nesting (default 64)\n"
     "  --grpc-threads N          gRPC calls served at once (default 16)\n"
-    "  --max-connections N       REST connections at once (default 1024)\n";
+    "  --max-connections N       REST connections at once (default 1024)\n"
+    "  --tls-cert FILE           serve both ports over TLS with this PEM certificate chain\n"
+    "  --tls-key FILE            and this PEM private key (both flags, or neither)\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -85,7 +88,9 @@ static bool known_flag(const char *flag) {
                                        "--seed",
                                        "--host",
                                        "--token",
-                                       "--state"};
+                                       "--state",
+                                       "--tls-cert",
+                                       "--tls-key"};
   for (size_t i = 0; i < sizeof int_flags / sizeof *int_flags; i++)
     if (strcmp(flag, int_flags[i].name) == 0) return true;
   for (size_t i = 0; i < sizeof others / sizeof *others; i++)
@@ -132,6 +137,9 @@ static int apply_flag(emu_config *c, const char *flag, const char *v) {
   } else if (strcmp(flag, "--state") == 0) {
     if (!v[0]) return usage_error("%s: needs a file name", flag);
     c->state_path = v;
+  } else if (strcmp(flag, "--tls-cert") == 0 || strcmp(flag, "--tls-key") == 0) {
+    if (!v[0]) return usage_error("%s: needs a file name", flag);
+    *(strcmp(flag, "--tls-cert") == 0 ? &c->tls_cert_file : &c->tls_key_file) = v;
   } else {
     return usage_error("unknown flag %s (see --help)", flag);
   }
@@ -207,11 +215,11 @@ static ee_code start(emulator *e, ee_status *st) {
   e->svc.store = e->store;
   if (emu_grpc_start(&e->svc, &e->grpc, &grpc_port, st) != EE_OK) return st->code;
   if (emu_rest_start(&e->svc, &e->rest, &rest_port, st) != EE_OK) return st->code;
-  const char *h = e->cfg.host;
+  const char *h = e->cfg.host, *scheme = e->cfg.tls_cert_pem ? "https" : "http";
   bool v6 = strchr(h, ':') != NULL;
-  printf(v6 ? "ee-emulator listening rest=http://[%s]:%d grpc=[%s]:%d\n"
-            : "ee-emulator listening rest=http://%s:%d grpc=%s:%d\n",
-         h, rest_port, h, grpc_port);
+  printf(v6 ? "ee-emulator listening rest=%s://[%s]:%d grpc=[%s]:%d\n"
+            : "ee-emulator listening rest=%s://%s:%d grpc=%s:%d\n",
+         scheme, h, rest_port, h, grpc_port);
   fflush(stdout);
   return EE_OK;
 }
@@ -233,6 +241,7 @@ int main(int argc, char **argv) {
   defaults(&e.cfg);
   int rc = parse_args(argc, argv, &e.cfg);
   if (rc) return rc;
+  if (emu_tls_load(&e.cfg, &st) != EE_OK) return usage_error("%s", st.message);
   emu_rng_seed(e.cfg.seed_set
                    ? e.cfg.seed
                    : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock());
@@ -242,6 +251,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "error: %s\n", st.message);
     stop(&e);
     grpc_shutdown();
+    emu_tls_free(&e.cfg);
     return 1;
   }
   int sig = 0;
@@ -250,5 +260,6 @@ int main(int argc, char **argv) {
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   stop(&e);
   grpc_shutdown();
+  emu_tls_free(&e.cfg);
   return 0;
 }

@@ -218,13 +218,32 @@ ee_code emu_rest_start(const emu_service *svc, emu_rest **out, int *bound_port, 
   unsigned flags =
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC;
   if (sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+  /* TLS options go in an MHD_OPTION_ARRAY that is empty for plaintext. */
+  struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+  if (cfg->tls_cert_pem) {
+    /* Debian's libmicrohttpd has TLS through GnuTLS; a build without it cannot serve https. */
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      free(r);
+      return ee_status_set(st, EE_UNIMPLEMENTED,
+                           "--tls-cert: this libmicrohttpd was built without TLS support");
+    }
+    flags |= MHD_USE_TLS;
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cfg->tls_cert_pem};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, cfg->tls_key_pem};
+    tls[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  }
   r->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned)(EMU_MAX_WAIT_SECONDS * 2), MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
-      MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL, MHD_OPTION_END);
+      MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (!r->daemon) {
     free(r);
+    if (cfg->tls_cert_pem) /* libcrypto accepted the pair, but GnuTLS may still refuse it */
+      return ee_status_set(st, EE_UNAVAILABLE,
+                           "--rest-port: cannot serve TLS on %s:%d (port in use, or GnuTLS "
+                           "refused --tls-cert %s / --tls-key %s)",
+                           cfg->host, cfg->rest_port, cfg->tls_cert_file, cfg->tls_key_file);
     return ee_status_set(st, EE_UNAVAILABLE, "--rest-port: cannot listen on %s:%d", cfg->host,
                          cfg->rest_port);
   }

@@ -22,7 +22,7 @@ from google.earthengine.v1 import earthengine_pb2, operation_metadata_pb2  # noq
 from google.longrunning import operations_pb2  # noqa: E402
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # noqa: E402
 
-LINE = re.compile(r"^ee-emulator listening rest=http://([^ ]+):(\d+) grpc=([^ ]+):(\d+)$")
+LINE = re.compile(r"^ee-emulator listening rest=(https?)://([^ ]+):(\d+) grpc=([^ ]+):(\d+)$")
 CODE_NAMES = {v: k for k, v in code_pb2.Code.items()}
 
 
@@ -60,8 +60,9 @@ class Emulator:
             self.proc.kill()
             _, err = self.proc.communicate()
             raise AssertionError("bad startup line %r; stderr: %s" % (line, err))
-        self.rest_base = "http://%s:%s" % (m.group(1), m.group(2))
-        self.grpc_target = "%s:%s" % (m.group(3), m.group(4))
+        self.tls = m.group(1) == "https"
+        self.rest_base = "%s://%s:%s" % (m.group(1), m.group(2), m.group(3))
+        self.grpc_target = "%s:%s" % (m.group(4), m.group(5))
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Signals the emulator and returns its exit code."""
@@ -100,12 +101,15 @@ class Result:
 class Rest:
     name = "rest"
 
-    def __init__(self, emu, token=None):
-        self.base = emu.rest_base
+    def __init__(self, emu, token=None, cacert=None, base=None):
+        self.base = base or emu.rest_base
         self.token = token
+        self.cacert = cacert  # PEM file curl trusts (--cacert) for an https emulator
 
     def call(self, method, path, body=None, query=None, raw_body=None, headers=()):
         cmd = ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--max-time", "90"]
+        if self.cacert is not None:
+            cmd += ["--cacert", self.cacert]
         if self.token is not None:
             cmd += ["-H", "Authorization: Bearer " + self.token]
         for h in headers:
@@ -176,8 +180,13 @@ class Grpc:
                           operations_pb2.WaitOperationRequest, operations_pb2.Operation),
     }
 
-    def __init__(self, emu, token=None):
-        self.channel = grpc.insecure_channel(emu.grpc_target)
+    def __init__(self, emu, token=None, cacert=None):
+        if cacert is None:
+            self.channel = grpc.insecure_channel(emu.grpc_target)
+        else:  # TLS, trusting only the CA in this PEM file
+            with open(cacert, "rb") as f:
+                creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+            self.channel = grpc.secure_channel(emu.grpc_target, creds)
         self.token = token
 
     def close(self):
@@ -243,8 +252,8 @@ class Grpc:
         return self.call("WaitOperation", {"name": name, "timeout": timeout} if timeout else {"name": name})
 
 
-def fronts(emu, token=None):
-    return [Rest(emu, token), Grpc(emu, token)]
+def fronts(emu, token=None, cacert=None):
+    return [Rest(emu, token, cacert), Grpc(emu, token, cacert)]
 
 
 def metadata(op):

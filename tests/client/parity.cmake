@@ -7,7 +7,7 @@ set_tests_properties(client.parity_plaintext PROPERTIES LABELS client
   ENVIRONMENT "EE_EMULATOR=$<TARGET_FILE:ee-emulator>" TIMEOUT 180)
 if(EXISTS ${PROJECT_SOURCE_DIR}/tests/support/make_test_ca.sh)
   add_test(NAME client.parity_tls
-    COMMAND sh -c "d=$(mktemp -d) && sh '${PROJECT_SOURCE_DIR}/tests/support/make_test_ca.sh' \"$d\" >/dev/null && '$<TARGET_FILE:test_client_parity>' --tls \"$d\"; rc=$?; rm -rf \"$d\"; exit $rc")
+    COMMAND sh -c "d=$(mktemp -d) && bash '${PROJECT_SOURCE_DIR}/tests/support/make_test_ca.sh' \"$d\" >/dev/null && '$<TARGET_FILE:test_client_parity>' --tls \"$d\"; rc=$?; rm -rf \"$d\"; exit $rc")
   set_tests_properties(client.parity_tls PROPERTIES LABELS client
     ENVIRONMENT "EE_EMULATOR=$<TARGET_FILE:ee-emulator>" TIMEOUT 180)
 endif()

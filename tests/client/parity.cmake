@@ -33,3 +33,11 @@ foreach(t rest grpc)
             $<TARGET_FILE:readme_export> ${t})
   set_tests_properties(client.readme_export_${t} PROPERTIES LABELS client TIMEOUT 60)
 endforeach()
+
+# Our wire checked by code we did not write: Python grpcio and json_format servers.
+add_executable(client_call client_call.c)
+target_link_libraries(client_call PRIVATE eeclient_static ee_warnings)
+add_test(NAME client.interop_python
+  COMMAND ${EE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_interop.py)
+set_tests_properties(client.interop_python PROPERTIES LABELS client TIMEOUT 300
+  ENVIRONMENT "CLIENT_CALL=$<TARGET_FILE:client_call>;EE_PYTHON_PROTO_DIR=${EE_PYTHON_PROTO_DIR};EE_INTEROP_DIR=${PROJECT_SOURCE_DIR}/tests/interop;PYTHONDONTWRITEBYTECODE=1")

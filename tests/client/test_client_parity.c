@@ -218,8 +218,8 @@ static void scenario_export_get_wait(setup *s) {
   CHECK(rn[0] && gn[0] && strcmp(rn, gn) != 0, "two exports without requestId: %s %s", rn, gn);
   CHECK(r.code == EE_OK && g.code == EE_OK, "wait: %s | %s", r.st.message, g.st.message);
   CHECK(pr >= 2 && pg >= 2, "progress reports: rest %d, grpc %d (want >= 2 each)", pr, pg);
-  CHECK(strstr(r.json, "SUCCEEDED") && strstr(g.json, "SUCCEEDED"), "final states: %s | %s",
-        r.json, g.json);
+  CHECK(strstr(r.json, "SUCCEEDED") && strstr(g.json, "SUCCEEDED"), "final states: %s | %s", r.json,
+        g.json);
   printf("  %-44s rest %d, grpc %d progress reports\n", "wait with progress", pr, pg);
 }
 

@@ -118,7 +118,9 @@ class Interop(unittest.TestCase):
         self.assertTrue(out.startswith("error NOT_FOUND "), out)
         self.assertIn("reason=OPERATION_NOT_FOUND", out)
         self.assertIn("domain=earthengine.googleapis.com", out)
-        self.assertIn("metadata=operation=OP9,zone=z1", out)
+        # Map entries come in whatever order the server wrote them.
+        md = re.search(r" metadata=(\S*) ", out).group(1)
+        self.assertEqual(sorted(md.split(",")), ["operation=OP9", "zone=z1"], out)
         self.assertIn("message=operation OP9 not found", out)
         self.assertNotIn(TOKEN, out)
         self.assertEqual(len(self.records("GetOperation")), 1)  # NOT_FOUND is not retried

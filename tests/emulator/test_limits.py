@@ -153,27 +153,42 @@ class CommandLineTest(unittest.TestCase):
 class ShutdownTest(unittest.TestCase):
     def test_signal_with_calls_in_flight(self):
         for sig in ("SIGTERM", "SIGINT"):
-            import signal as s
-            emu = Emulator("--task-seconds", "100")
-            rest, grpc_ = fronts(emu)
-            name = rest.export(small_request()).body["name"]
-            results = []
-            threads = [threading.Thread(target=lambda f=f: results.append(f.wait(name, "50s")))
-                       for f in (rest, grpc_)]
-            for t in threads:
-                t.start()
-            time.sleep(0.5)
-            t0 = time.time()
-            self.assertEqual(emu.stop(getattr(s, sig)), 0, emu.stderr)
-            self.assertLess(time.time() - t0, 10)
-            for t in threads:
-                t.join(20)
-            self.assertIn("shutting down", emu.stderr)
+            # On a loaded machine a wait may not have reached the emulator before the
+            # signal; such a round proves nothing, so it is run again (not failed).
+            for _ in range(4):
+                results = self._signal_round(sig)
+                if "NOT_SENT" not in results:
+                    break
             # Waits in flight are answered (early, with the operation as it is), not cut off.
             self.assertEqual([r.code for r in results], ["OK", "OK"], results)
             for r in results:
                 self.assertFalse(r.body.get("done", False))
-            grpc_.close()
+
+    def _signal_round(self, sig):
+        import signal as s
+        emu = Emulator("--task-seconds", "100")
+        rest, grpc_ = fronts(emu)
+        name = rest.export(small_request()).body["name"]
+        results = []
+
+        def wait(front):
+            try:
+                results.append(front.wait(name, "50s"))
+            except Exception:  # no connection: the call never got in
+                results.append("NOT_SENT")
+
+        threads = [threading.Thread(target=wait, args=(f,)) for f in (rest, grpc_)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        t0 = time.time()
+        self.assertEqual(emu.stop(getattr(s, sig)), 0, emu.stderr)
+        self.assertLess(time.time() - t0, 10)
+        for t in threads:
+            t.join(20)
+        self.assertIn("shutting down", emu.stderr)
+        grpc_.close()
+        return results
 
 
 if __name__ == "__main__":

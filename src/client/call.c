@@ -30,6 +30,7 @@ struct eei_call {
   bool idempotent;      /* false: ExportImage without a requestId */
   bool refreshed_token; /* the one UNAUTHENTICATED refresh was spent */
   bool force_refresh;   /* the next attempt asks for a new token */
+  uint64_t token_gen;   /* generation of the credentials' token the last attempt sent */
   eei_call_done_fn done;
   void *user;
   eei_call *prev, *next; /* in client->calls */
@@ -124,7 +125,7 @@ static int64_t next_delay(eei_call *call, const eei_attempt_result *res) {
   const ee_status *st = &res->status;
   ee_client *c = call->client;
   if (call->cancelled) return -1;
-  if (st->code == EE_UNAUTHENTICATED && c->opts.token_fn && !call->refreshed_token) {
+  if (st->code == EE_UNAUTHENTICATED && eei_client_refreshes_tokens(c) && !call->refreshed_token) {
     call->refreshed_token = true;
     call->force_refresh = true;
     return 0;
@@ -174,7 +175,7 @@ static ee_code launch(eei_call *call, ee_status *st) {
     return ee_status_set(st, EE_CANCELLED, "the call was cancelled");
   }
   /* The token source may block (a refresh): not under the call's lock. */
-  ee_code rc = eei_attempt_headers(c, refresh, false, &token, headers, &n, st);
+  ee_code rc = eei_attempt_headers(c, refresh, false, &call->token_gen, &token, headers, &n, st);
   if (rc == EE_OK) {
     int64_t now = eei_now_ms();
     int64_t deadline = now + c->opts.attempt_timeout_ms;

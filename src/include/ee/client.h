@@ -35,6 +35,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ee/auth.h"
 #include "ee/buf.h"
 #include "ee/status.h"
 #include "google/earthengine/v1/earthengine.pb-c.h"
@@ -97,10 +98,15 @@ typedef struct ee_client_options {
   const char *endpoint;      /* URL: "https://host[:port]" (TLS) or "http://host:port"
                                 (plaintext, e.g. ee-emulator); NULL = EE_DEFAULT_ENDPOINT */
   const char *project;       /* default "projects/ID" for calls that leave it empty */
-  const char *quota_project; /* sent as x-goog-user-project; NULL = none */
-  const char *access_token;  /* a fixed bearer token; NULL = use token_fn (or none) */
-  ee_token_fn token_fn;      /* used when access_token is NULL; NULL = no authorization */
+  const char *quota_project; /* sent as x-goog-user-project; NULL = the credentials'
+                                quota_project_id, else none */
+  /* Authorization, the first that is set: access_token, credentials, token_fn, adc. */
+  const char *access_token;     /* a fixed bearer token */
+  ee_token_source *credentials; /* ee/auth.h; the client takes its own reference */
+  ee_token_fn token_fn;         /* a caller's token hook */
   void *token_user;
+  bool adc; /* build Application Default Credentials (ee_token_source_adc with
+               EE_DEFAULT_SCOPE) in ee_client_new; a bad key file fails ee_client_new */
   const char *ca_file;       /* PEM roots for TLS; NULL = the system's */
   int connect_timeout_ms;    /* default 10000 */
   int attempt_timeout_ms;    /* one attempt; default 60000 */
@@ -120,7 +126,15 @@ void ee_client_options_init(ee_client_options *o);
 /* Applies EE_TRANSPORT (rest|grpc), EE_ENDPOINT, EE_PROJECT ("projects/ID" or "ID") and
  * EE_ACCESS_TOKEN over *o. The strings point into the environment (or static storage):
  * do not change the environment while *o is in use. An unknown EE_TRANSPORT is
- * EE_INVALID_ARGUMENT naming the variable; *o is then unchanged. */
+ * EE_INVALID_ARGUMENT naming the variable; *o is then unchanged.
+ *
+ * Credentials: EE_ACCESS_TOKEN when set; else, when *o has no credentials, token_fn or
+ * access_token of its own, Application Default Credentials (o->adc = true) but only
+ * when ADC has a real source (ee_adc_available: GOOGLE_APPLICATION_CREDENTIALS, the
+ * gcloud file, or GCE_METADATA_HOST), so that a program run with no credentials at all
+ * (tests, ee-emulator) sends none rather than waiting on a metadata server that is not
+ * there. EE_CREDENTIALS=adc asks for ADC regardless (on GCE: the metadata server at
+ * metadata.google.internal); EE_CREDENTIALS=none for no authorization. */
 ee_code ee_client_options_from_env(ee_client_options *o, ee_status *st);
 
 /* Parses "rest" / "grpc". Returns 0, or -1 for anything else. */

@@ -79,6 +79,7 @@ ee_code eei_jwt_sign(EVP_PKEY *key, const char *kid, const char *iss, const char
     rc = ee_buf_printf(&json, st, ",\"iat\":%lld,\"exp\":%lld}", (long long)iat, (long long)exp);
   if (rc == EE_OK) rc = ee_buf_append(out, ".", 1, st);
   if (rc == EE_OK) rc = eei_base64url((const unsigned char *)json.data, json.len, out, st);
+  ee_buf_reset(&json);
   if (rc == EE_OK) rc = sign_rs256(key, out->data, out->len, &json, st);
   if (rc == EE_OK) rc = ee_buf_append(out, ".", 1, st);
   if (rc == EE_OK) rc = ee_buf_append(out, json.data, json.len, st);

@@ -300,6 +300,10 @@ void ee_client_free(ee_client *c) {
 
 /* ---- headers of one attempt ---- */
 
+ee_token_source *ee_client_credentials(const ee_client *c) {
+  return c ? c->creds : NULL;
+}
+
 bool eei_client_refreshes_tokens(const ee_client *c) {
   return !c->opts.access_token && (c->creds || c->opts.token_fn);
 }

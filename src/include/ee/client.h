@@ -146,6 +146,10 @@ const char *ee_transport_name(ee_transport_kind t);
  * *out is NULL and st names the bad option. Free with ee_client_free. */
 ee_code ee_client_new(const ee_client_options *opts, ee_client **out, ee_status *st);
 
+/* The client's token source (opts.credentials, or the one ADC gave), borrowed: valid
+ * while the client lives. NULL when it uses access_token, token_fn or nothing. */
+ee_token_source *ee_client_credentials(const ee_client *c);
+
 /* Cancels calls still running (their callbacks run with CANCELLED), waits for them,
  * stops the threads and frees the client. Accepts NULL. Must not be called from a client
  * callback. */

@@ -17,12 +17,17 @@
 #include "auth_internal.h"
 #include "ee/client.h"
 
-#define REFRESH_AHEAD_MS 60000    /* refresh this long before expiry ... */
-#define JWT_LIFETIME_S 3600       /* the most Google accepts */
-#define MAX_FIELD_BYTES 16384     /* of any one key file field */
+#define REFRESH_AHEAD_MS 60000 /* refresh this long before expiry ... */
+#define JWT_LIFETIME_S 3600    /* the most Google accepts */
+#define MAX_FIELD_BYTES 16384  /* of any one key file field */
 #define METADATA_DEFAULT_HOST "metadata.google.internal"
 
-typedef enum source_kind { SRC_FIXED, SRC_SERVICE_ACCOUNT, SRC_AUTHORIZED_USER, SRC_METADATA } source_kind;
+typedef enum source_kind {
+  SRC_FIXED,
+  SRC_SERVICE_ACCOUNT,
+  SRC_AUTHORIZED_USER,
+  SRC_METADATA
+} source_kind;
 
 struct ee_token_source {
   atomic_int refs;
@@ -80,8 +85,7 @@ static ee_code new_source(source_kind kind, const char *name, const char *scopes
 
 ee_code ee_token_source_fixed(const char *token, ee_token_source **out, ee_status *st) {
   *out = NULL;
-  if (!token || !token[0])
-    return ee_status_set(st, EE_INVALID_ARGUMENT, "access token: empty");
+  if (!token || !token[0]) return ee_status_set(st, EE_INVALID_ARGUMENT, "access token: empty");
   for (const char *p = token; *p; p++)
     if (*p <= ' ' || *p > '~')
       return ee_status_set(st, EE_INVALID_ARGUMENT,
@@ -101,8 +105,7 @@ ee_code ee_token_source_fixed(const char *token, ee_token_source **out, ee_statu
 ee_code ee_token_source_from_env(ee_token_source **out, ee_status *st) {
   const char *t = getenv("EE_ACCESS_TOKEN");
   *out = NULL;
-  if (!t || !t[0])
-    return ee_status_set(st, EE_FAILED_PRECONDITION, "EE_ACCESS_TOKEN is not set");
+  if (!t || !t[0]) return ee_status_set(st, EE_FAILED_PRECONDITION, "EE_ACCESS_TOKEN is not set");
   if (ee_token_source_fixed(t, out, st) != EE_OK) return ee_status_prefix(st, "EE_ACCESS_TOKEN");
   return EE_OK;
 }
@@ -147,12 +150,11 @@ static ee_code take_field(const eei_jobject *o, const char *name, const char *ke
     return ee_status_set(st, EE_INVALID_ARGUMENT, "key file %.300s: \"%s\" is not a string", name,
                          key);
   if (!v || !v[0])
-    return required ? ee_status_set(st, EE_INVALID_ARGUMENT,
-                                    "key file %.300s: \"%s\" is missing", name, key)
+    return required ? ee_status_set(st, EE_INVALID_ARGUMENT, "key file %.300s: \"%s\" is missing",
+                                    name, key)
                     : EE_OK;
   if (strlen(v) > MAX_FIELD_BYTES)
-    return ee_status_set(st, EE_INVALID_ARGUMENT, "key file %.300s: \"%s\" is too long", name,
-                         key);
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "key file %.300s: \"%s\" is too long", name, key);
   if (!(*dst = strdup(v))) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
   return EE_OK;
 }
@@ -163,8 +165,7 @@ static int no_password(char *buf, int size, int rwflag, void *u) {
 }
 
 /* The PEM private key of a service account: RSA, as RS256 needs. */
-static ee_code load_private_key(const char *name, const char *pem, EVP_PKEY **out,
-                                ee_status *st) {
+static ee_code load_private_key(const char *name, const char *pem, EVP_PKEY **out, ee_status *st) {
   BIO *bio = BIO_new_mem_buf(pem, (int)strlen(pem));
   *out = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL) : NULL;
   BIO_free(bio);
@@ -173,10 +174,10 @@ static ee_code load_private_key(const char *name, const char *pem, EVP_PKEY **ou
     unsigned long e = ERR_peek_last_error();
     ERR_error_string_n(e, why, sizeof why);
     ERR_clear_error();
-    return ee_status_set(st, EE_INVALID_ARGUMENT,
-                         "key file %.300s: \"private_key\": OpenSSL cannot read it (%s)", name,
-                         e ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : why
-                           : "no PEM key found");
+    return ee_status_set(
+        st, EE_INVALID_ARGUMENT, "key file %.300s: \"private_key\": OpenSSL cannot read it (%s)",
+        name,
+        e ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : why : "no PEM key found");
   }
   if (EVP_PKEY_base_id(*out) != EVP_PKEY_RSA) {
     EVP_PKEY_free(*out);
@@ -239,8 +240,8 @@ static ee_code from_object(const eei_jobject *o, const char *name, const char *s
                          name, type);
   if (new_source(kind, name, scopes, out, st) != EE_OK) return st->code;
   ee_token_source *s = *out;
-  ee_code rc = kind == SRC_SERVICE_ACCOUNT ? load_service_account(s, o, st)
-                                           : load_authorized_user(s, o, st);
+  ee_code rc =
+      kind == SRC_SERVICE_ACCOUNT ? load_service_account(s, o, st) : load_authorized_user(s, o, st);
   if (rc == EE_OK) rc = take_field(o, name, "quota_project_id", false, &s->quota_project, st);
   if (rc == EE_OK) rc = check_token_uri(s, st);
   if (rc != EE_OK) {
@@ -290,7 +291,8 @@ ee_code ee_token_source_metadata(const char *scopes, ee_token_source **out, ee_s
     if (*p <= ' ' || *p > '~' || *p == '/' || *p == '?' || *p == '#' || *p == '@')
       return ee_status_set(st, EE_INVALID_ARGUMENT,
                            "GCE_METADATA_HOST: expected host[:port], got \"%.100s\"", host);
-  if (strlen(host) > 255) return ee_status_set(st, EE_INVALID_ARGUMENT, "GCE_METADATA_HOST: too long");
+  if (strlen(host) > 255)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "GCE_METADATA_HOST: too long");
   char name[300];
   snprintf(name, sizeof name, "metadata server %s", host);
   if (new_source(SRC_METADATA, name, scopes, out, st) != EE_OK) return st->code;
@@ -305,8 +307,9 @@ ee_code ee_token_source_metadata(const char *scopes, ee_token_source **out, ee_s
     if (*p == ' ') *p = ',';
   if (rc == EE_OK) rc = eei_form_add(&query, "scopes", commas, st);
   if (rc == EE_OK)
-    rc = ee_buf_printf(&url, st, "http://%s/computeMetadata/v1/instance/service-accounts/default/"
-                                 "token?%s",
+    rc = ee_buf_printf(&url, st,
+                       "http://%s/computeMetadata/v1/instance/service-accounts/default/"
+                       "token?%s",
                        host, query.data);
   if (rc == EE_OK) s->token_uri = ee_buf_take(&url, NULL, st);
   free(commas);
@@ -400,7 +403,9 @@ static ee_code fetch(ee_token_source *s, ee_buf *token, int64_t *expires_in_s, e
                : s->kind == SRC_AUTHORIZED_USER ? fetch_authorized_user(s, &body, st)
                                                 : EE_OK;
   eei_http_request req = {s->kind == SRC_METADATA ? "GET" : "POST", s->token_uri,
-                          s->kind == SRC_METADATA ? NULL : body.data ? body.data : "",
+                          s->kind == SRC_METADATA ? NULL
+                          : body.data             ? body.data
+                                                  : "",
                           s->kind == SRC_METADATA ? "Metadata-Flavor: Google" : NULL, what};
   if (rc == EE_OK) rc = eei_http_exchange(&req, &http, &resp, st);
   atomic_fetch_add(&s->fetches, 1);

@@ -63,11 +63,11 @@ ee_code eei_base64url(const unsigned char *data, size_t len, ee_buf *out, ee_sta
 /* ---- HTTP ---- */
 
 typedef struct eei_http_request {
-  const char *method;        /* "GET" or "POST" */
-  const char *url;           /* http or https only */
-  const char *body;          /* POST: form-encoded; may be a secret */
-  const char *extra_header;  /* one "Name: value", or NULL */
-  const char *what;          /* for messages: "token endpoint https://…" */
+  const char *method;       /* "GET" or "POST" */
+  const char *url;          /* http or https only */
+  const char *body;         /* POST: form-encoded; may be a secret */
+  const char *extra_header; /* one "Name: value", or NULL */
+  const char *what;         /* for messages: "token endpoint https://…" */
 } eei_http_request;
 
 /* Runs one blocking exchange; the answer (at most EE_AUTH_MAX_FILE_BYTES) goes to resp.

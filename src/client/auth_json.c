@@ -26,8 +26,7 @@ static bool fail(reader *r, const char *what) {
 }
 
 static void skip_ws(reader *r) {
-  while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
-    r->p++;
+  while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')) r->p++;
 }
 
 static int hexval(char c) {
@@ -79,8 +78,7 @@ static bool read_escape(reader *r, char *o, size_t *n) {
   unsigned cp, lo;
   if (!read_hex4(r, &cp)) return false;
   if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
-    if (r->end - r->p < 2 || r->p[0] != '\\' || r->p[1] != 'u')
-      return fail(r, "lone surrogate");
+    if (r->end - r->p < 2 || r->p[0] != '\\' || r->p[1] != 'u') return fail(r, "lone surrogate");
     r->p += 2;
     if (!read_hex4(r, &lo)) return false;
     if (lo < 0xDC00 || lo > 0xDFFF) return fail(r, "lone surrogate");

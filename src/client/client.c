@@ -42,8 +42,8 @@ ee_code ee_client_options_from_env(ee_client_options *o, ee_status *st) {
                          "EE_TRANSPORT: \"%.64s\" is not a transport (rest or grpc)", transport);
   const char *creds = env_nonempty("EE_CREDENTIALS");
   if (creds && strcmp(creds, "adc") != 0 && strcmp(creds, "none") != 0)
-    return ee_status_set(st, EE_INVALID_ARGUMENT,
-                         "EE_CREDENTIALS: \"%.64s\" is not adc or none", creds);
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "EE_CREDENTIALS: \"%.64s\" is not adc or none",
+                         creds);
   o->transport = kind;
   if (env_nonempty("EE_ENDPOINT")) o->endpoint = env_nonempty("EE_ENDPOINT");
   if (env_nonempty("EE_PROJECT")) o->project = env_nonempty("EE_PROJECT");

@@ -192,8 +192,8 @@ static bool serve_token_endpoint(const emu_rest *r, struct MHD_Connection *c, co
     ee_buf_free(&json);
     return false;
   }
-  struct MHD_Response *resp = MHD_create_response_from_buffer(json.len, json.data ? json.data : "",
-                                                              MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(json.len, json.data ? json.data : "", MHD_RESPMEM_MUST_COPY);
   *ret = MHD_NO;
   if (resp) {
     MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");

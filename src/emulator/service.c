@@ -73,8 +73,8 @@ static ee_code authenticate(const emu_config *cfg, const emu_call *call, ee_stat
                     "access token, login cookie or other valid authentication credential.");
   bool bearer = strncasecmp(a, "Bearer ", 7) == 0;
   if (bearer && cfg->token && same_secret(a + 7, cfg->token)) return EE_OK;
-  emu_token_check t = bearer && cfg->tokens ? emu_tokens_check(cfg->tokens, a + 7)
-                                            : EMU_TOKEN_UNKNOWN;
+  emu_token_check t =
+      bearer && cfg->tokens ? emu_tokens_check(cfg->tokens, a + 7) : EMU_TOKEN_UNKNOWN;
   if (t == EMU_TOKEN_OK) return EE_OK;
   if (t == EMU_TOKEN_EXPIRED)
     return emu_fail(st, EE_UNAUTHENTICATED, "ACCESS_TOKEN_EXPIRED",

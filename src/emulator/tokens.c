@@ -363,8 +363,9 @@ static const refusal *refresh_grant(emu_tokens *t, const char *body, size_t len,
                                     size_t size) {
   static const refusal revoked = {400, "invalid_grant", "Token has been expired or revoked."};
   static const refusal no_client = {401, "invalid_client", "The OAuth client was not found."};
-  static const refusal unsupported = {400, "unsupported_grant_type", "Invalid grant_type: "
-                                                                     "refresh_token"};
+  static const refusal unsupported = {400, "unsupported_grant_type",
+                                      "Invalid grant_type: "
+                                      "refresh_token"};
   if (!t->refresh_token) return &unsupported;
   char *id = form_get(body, len, "client_id", 1024);
   char *secret = form_get(body, len, "client_secret", 1024);

@@ -12,8 +12,8 @@
 #include "ee/buf.h"
 #include "emu.h"
 
-#define EMU_MAX_LIVE_TOKENS 10000   /* issued and not yet expired, at once */
-#define EMU_MAX_ASSERTION 16384     /* bytes of one JWT */
+#define EMU_MAX_LIVE_TOKENS 10000 /* issued and not yet expired, at once */
+#define EMU_MAX_ASSERTION 16384   /* bytes of one JWT */
 
 typedef struct emu_tokens emu_tokens;
 

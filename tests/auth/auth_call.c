@@ -79,7 +79,8 @@ static void revoke_current(run *r) {
 
 static void *worker(void *arg) {
   run *r = arg;
-  Google__Longrunning__ListOperationsRequest req = GOOGLE__LONGRUNNING__LIST_OPERATIONS_REQUEST__INIT;
+  Google__Longrunning__ListOperationsRequest req =
+      GOOGLE__LONGRUNNING__LIST_OPERATIONS_REQUEST__INIT;
   req.name = "projects/auth-test";
   pthread_barrier_wait(&r->start);
   for (int i = 0; i < r->calls; i++) {
@@ -129,17 +130,28 @@ int main(int argc, char **argv) {
   r.calls = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-    if (strcmp(a, "--check") == 0) check = true;
-    else if (strcmp(a, "--dry-run") == 0) dry_run = true;
-    else if (strcmp(a, "--log") == 0) o.log_fn = on_log;
-    else if (strcmp(a, "--transport") == 0 && ++i) ee_transport_from_name(v, &o.transport);
-    else if (strcmp(a, "--endpoint") == 0 && ++i) o.endpoint = v;
-    else if (strcmp(a, "--source") == 0 && ++i) src = v;
-    else if (strcmp(a, "--threads") == 0 && ++i) threads = atoi(v);
-    else if (strcmp(a, "--calls") == 0 && ++i) r.calls = atoi(v);
-    else if (strcmp(a, "--interval-ms") == 0 && ++i) r.interval_ms = atoi(v);
-    else if (strcmp(a, "--revoke-url") == 0 && ++i) r.revoke_url = v;
-    else return fprintf(stderr, "bad argument %s\n", a), 2;
+    if (strcmp(a, "--check") == 0)
+      check = true;
+    else if (strcmp(a, "--dry-run") == 0)
+      dry_run = true;
+    else if (strcmp(a, "--log") == 0)
+      o.log_fn = on_log;
+    else if (strcmp(a, "--transport") == 0 && ++i)
+      ee_transport_from_name(v, &o.transport);
+    else if (strcmp(a, "--endpoint") == 0 && ++i)
+      o.endpoint = v;
+    else if (strcmp(a, "--source") == 0 && ++i)
+      src = v;
+    else if (strcmp(a, "--threads") == 0 && ++i)
+      threads = atoi(v);
+    else if (strcmp(a, "--calls") == 0 && ++i)
+      r.calls = atoi(v);
+    else if (strcmp(a, "--interval-ms") == 0 && ++i)
+      r.interval_ms = atoi(v);
+    else if (strcmp(a, "--revoke-url") == 0 && ++i)
+      r.revoke_url = v;
+    else
+      return fprintf(stderr, "bad argument %s\n", a), 2;
   }
   if (!src || threads < 1 || threads > 64) return fprintf(stderr, "usage: see the source\n"), 2;
   ee_status st;
@@ -151,10 +163,10 @@ int main(int argc, char **argv) {
   o.credentials = r.src;
   o.retry.initial_backoff_ms = 20;
   if (check) {
-    printf("kind=%s quota=%s adc=%d\n", r.src ? ee_token_source_kind(r.src) : "none",
-           r.src && ee_token_source_quota_project(r.src) ? ee_token_source_quota_project(r.src)
-                                                         : "-",
-           (int)o.adc);
+    printf(
+        "kind=%s quota=%s adc=%d\n", r.src ? ee_token_source_kind(r.src) : "none",
+        r.src && ee_token_source_quota_project(r.src) ? ee_token_source_quota_project(r.src) : "-",
+        (int)o.adc);
     ee_token_source_free(r.src);
     return 0;
   }
@@ -170,8 +182,8 @@ int main(int argc, char **argv) {
         GOOGLE__LONGRUNNING__LIST_OPERATIONS_REQUEST__INIT;
     req.name = "projects/auth-test";
     ee_buf_init(&out, 0);
-    if (ee_client_prepare(r.client, "/google.longrunning.Operations/ListOperations", &req.base, &out,
-                          &st) == EE_OK)
+    if (ee_client_prepare(r.client, "/google.longrunning.Operations/ListOperations", &req.base,
+                          &out, &st) == EE_OK)
       printf("%s\n", out.data);
     ee_buf_free(&out);
   }
@@ -180,10 +192,11 @@ int main(int argc, char **argv) {
   pthread_mutex_init(&r.mu, NULL);
   for (int i = 0; i < threads; i++) pthread_create(&tid[i], NULL, worker, &r);
   for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
-  printf("ok=%d errors=%d fetches=%llu kind=%s quota=%s\n", r.ok, r.errors,
-         r.src ? (unsigned long long)ee_token_source_fetches(r.src) : 0ULL,
-         r.src ? ee_token_source_kind(r.src) : "none",
-         r.src && ee_token_source_quota_project(r.src) ? ee_token_source_quota_project(r.src) : "-");
+  printf(
+      "ok=%d errors=%d fetches=%llu kind=%s quota=%s\n", r.ok, r.errors,
+      r.src ? (unsigned long long)ee_token_source_fetches(r.src) : 0ULL,
+      r.src ? ee_token_source_kind(r.src) : "none",
+      r.src && ee_token_source_quota_project(r.src) ? ee_token_source_quota_project(r.src) : "-");
   ee_client_free(r.client);
   ee_token_source_free(r.src);
   return r.errors ? 1 : 0;

@@ -98,8 +98,7 @@ bool ee_adc_available(void);
  * is cached or the cached one is about to expire. force_refresh: the service rejected
  * the cached token; fetch a new one unless another thread already replaced it while this
  * one was waiting. Thread-safe. */
-ee_code ee_token_source_token(ee_token_source *s, bool force_refresh, ee_buf *token,
-                              ee_status *st);
+ee_code ee_token_source_token(ee_token_source *s, bool force_refresh, ee_buf *token, ee_status *st);
 
 /* The same, with the ee_token_fn signature (ee/client.h), user = the source. */
 ee_code ee_token_source_fn(void *user, bool force_refresh, ee_buf *token, ee_status *st);

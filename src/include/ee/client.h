@@ -105,8 +105,8 @@ typedef struct ee_client_options {
   ee_token_source *credentials; /* ee/auth.h; the client takes its own reference */
   ee_token_fn token_fn;         /* a caller's token hook */
   void *token_user;
-  bool adc; /* build Application Default Credentials (ee_token_source_adc with
-               EE_DEFAULT_SCOPE) in ee_client_new; a bad key file fails ee_client_new */
+  bool adc;                  /* build Application Default Credentials (ee_token_source_adc with
+                                EE_DEFAULT_SCOPE) in ee_client_new; a bad key file fails ee_client_new */
   const char *ca_file;       /* PEM roots for TLS; NULL = the system's */
   int connect_timeout_ms;    /* default 10000 */
   int attempt_timeout_ms;    /* one attempt; default 60000 */

@@ -90,7 +90,8 @@ ee_code ee_token_source_fixed(const char *token, ee_token_source **out, ee_statu
     if (*p <= ' ' || *p > '~')
       return ee_status_set(st, EE_INVALID_ARGUMENT,
                            "access token: contains a space or a non-printable character");
-  if (new_source(SRC_FIXED, "fixed token", NULL, out, st) != EE_OK) return st->code;
+  ee_code made = new_source(SRC_FIXED, "fixed token", NULL, out, st);
+  if (made != EE_OK) return made;
   (*out)->token = strdup(token);
   (*out)->gen = 1;
   (*out)->expires_ms = (*out)->refresh_ms = INT64_MAX;
@@ -106,8 +107,9 @@ ee_code ee_token_source_from_env(ee_token_source **out, ee_status *st) {
   const char *t = getenv("EE_ACCESS_TOKEN");
   *out = NULL;
   if (!t || !t[0]) return ee_status_set(st, EE_FAILED_PRECONDITION, "EE_ACCESS_TOKEN is not set");
-  if (ee_token_source_fixed(t, out, st) != EE_OK) return ee_status_prefix(st, "EE_ACCESS_TOKEN");
-  return EE_OK;
+  ee_code rc = ee_token_source_fixed(t, out, st);
+  if (rc != EE_OK) ee_status_prefix(st, "EE_ACCESS_TOKEN");
+  return rc;
 }
 
 /* ---- key files ---- */
@@ -238,7 +240,8 @@ static ee_code from_object(const eei_jobject *o, const char *name, const char *s
                          "key file %.300s: unknown \"type\" \"%.64s\" (expected service_account "
                          "or authorized_user)",
                          name, type);
-  if (new_source(kind, name, scopes, out, st) != EE_OK) return st->code;
+  ee_code made = new_source(kind, name, scopes, out, st);
+  if (made != EE_OK) return made;
   ee_token_source *s = *out;
   ee_code rc =
       kind == SRC_SERVICE_ACCOUNT ? load_service_account(s, o, st) : load_authorized_user(s, o, st);
@@ -295,7 +298,8 @@ ee_code ee_token_source_metadata(const char *scopes, ee_token_source **out, ee_s
     return ee_status_set(st, EE_INVALID_ARGUMENT, "GCE_METADATA_HOST: too long");
   char name[300];
   snprintf(name, sizeof name, "metadata server %s", host);
-  if (new_source(SRC_METADATA, name, scopes, out, st) != EE_OK) return st->code;
+  ee_code made = new_source(SRC_METADATA, name, scopes, out, st);
+  if (made != EE_OK) return made;
   ee_token_source *s = *out;
   ee_buf url, query;
   ee_buf_init(&url, 0);
@@ -351,14 +355,14 @@ ee_code ee_token_source_adc(const char *scopes, ee_token_source **out, ee_status
   const char *gac = getenv("GOOGLE_APPLICATION_CREDENTIALS");
   *out = NULL;
   if (gac && gac[0]) {
-    if (ee_token_source_from_file(gac, scopes, out, st) != EE_OK)
-      return ee_status_prefix(st, "GOOGLE_APPLICATION_CREDENTIALS");
-    return EE_OK;
+    ee_code rc = ee_token_source_from_file(gac, scopes, out, st);
+    if (rc != EE_OK) ee_status_prefix(st, "GOOGLE_APPLICATION_CREDENTIALS");
+    return rc;
   }
   if (well_known_path(path, sizeof path) && file_exists(path)) {
-    if (ee_token_source_from_file(path, scopes, out, st) != EE_OK)
-      return ee_status_prefix(st, "application default credentials");
-    return EE_OK;
+    ee_code rc = ee_token_source_from_file(path, scopes, out, st);
+    if (rc != EE_OK) ee_status_prefix(st, "application default credentials");
+    return rc;
   }
   return ee_token_source_metadata(scopes, out, st);
 }

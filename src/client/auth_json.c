@@ -307,10 +307,10 @@ void eei_jobject_free(eei_jobject *o) {
 }
 
 ee_code eei_json_quote(ee_buf *b, const char *s, ee_status *st) {
-  if (ee_buf_append(b, "\"", 1, st) != EE_OK) return st->code;
+  ee_code rc = ee_buf_append(b, "\"", 1, st);
+  if (rc != EE_OK) return rc;
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
-    ee_code rc;
     if (c == '"' || c == '\\')
       rc = ee_buf_printf(b, st, "\\%c", c);
     else if (c < 0x20)

@@ -225,11 +225,14 @@ static ee_code setup_credentials(ee_client *c, ee_status *st) {
   if (o->access_token) return EE_OK;
   if (o->credentials)
     c->creds = ee_token_source_ref(o->credentials);
-  else if (!o->token_fn && o->adc && ee_token_source_adc(NULL, &c->creds, st) != EE_OK)
-    return st->code;
+  else if (!o->token_fn && o->adc) {
+    ee_code rc = ee_token_source_adc(NULL, &c->creds, st);
+    if (rc != EE_OK) return rc;
+  }
   o->credentials = c->creds;
   const char *q = c->creds && !o->quota_project ? ee_token_source_quota_project(c->creds) : NULL;
-  if (q && check_string("quota_project_id of the credentials", q, st) != EE_OK) return st->code;
+  if (q && check_string("quota_project_id of the credentials", q, st) != EE_OK)
+    return EE_INVALID_ARGUMENT;
   if (q) o->quota_project = q; /* lives as long as the client's reference */
   return EE_OK;
 }

@@ -4,7 +4,13 @@
  * (getrusage: user + system of this process only; the emulator is another process) and
  * latency percentiles. Not a test: scripts/bench runs it.
  *
- *   bench_transport_rest EMULATOR [-n CALLS] [-c CONCURRENCY] */
+ *   bench_transport_rest EMULATOR [-n CALLS] [-c CONCURRENCY] [--blocking|--async]
+ *
+ * Two ways to keep C calls in flight, both printed unless one is chosen:
+ *   blocking  C threads, each making one blocking call after another (prepare, start,
+ *             wait on a condition variable): what ee_client's blocking calls will do;
+ *   async     C calls in flight, each done callback preparing and starting the next one
+ *             on the transport's event thread: what an embedding service does. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +57,8 @@ static void on_done(void *user, eei_attempt_result *res) {
   w->code = res->status.code;
   if (res->status.code != EE_OK) snprintf(w->message, sizeof w->message, "%s", res->status.message);
   w->done = true;
-  pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&w->mu);
+  pthread_cond_signal(&w->cv); /* after unlock: the waiter does not wake into a held lock */
   /* the transport frees res->response after this returns, as the client would */
 }
 
@@ -85,11 +91,89 @@ static void *run(void *arg) {
   return NULL;
 }
 
-static double cpu_seconds(void) {
+typedef struct cpu_use {
+  double user, sys; /* seconds */
+  long switches;    /* voluntary + involuntary context switches */
+  long faults;      /* minor page faults */
+} cpu_use;
+
+static cpu_use cpu_now(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  cpu_use c = {(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
+               ru.ru_nvcsw + ru.ru_nivcsw, ru.ru_minflt};
+  return c;
+}
+
+/* --- async: C attempts in flight, each done starting the next on the event thread (what an
+ *     embedding service does; no thread hand-off per call). --- */
+typedef struct async_run {
+  eei_transport *t;
+  const ee_route *route;
+  const ProtobufCMessage *req;
+  int total, started, finished, errors;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} async_run;
+
+typedef struct async_call {
+  async_run *run;
+  eei_prepared *p;
+} async_call;
+
+static void async_done(void *user, eei_attempt_result *res);
+
+/* Prepares and starts the next call in slot c; false when all are started. */
+static bool async_next(async_call *c) {
+  async_run *r = c->run;
+  pthread_mutex_lock(&r->mu);
+  bool more = r->started < r->total;
+  r->started += more;
+  pthread_mutex_unlock(&r->mu);
+  if (!more) return false;
+  ee_status st;
+  if (eei_rest_transport.prepare(r->t, r->route, r->req, &c->p, &st) != EE_OK ||
+      eei_rest_transport.start(r->t, c->p, HEADERS, 3, eei_now_ms() + 60000, async_done, c, NULL,
+                               &st) != EE_OK) {
+    fprintf(stderr, "async start: %s\n", st.message);
+    exit(1);
+  }
+  return true;
+}
+
+static void async_done(void *user, eei_attempt_result *res) {
+  async_call *c = user;
+  async_run *r = c->run;
+  if (res->status.code != EE_OK && r->errors++ < 3)
+    fprintf(stderr, "error: %s\n", res->status.message);
+  eei_rest_transport.prepared_free(c->p);
+  c->p = NULL;
+  if (async_next(c)) return;
+  pthread_mutex_lock(&r->mu);
+  r->finished++;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* n calls, c in flight; returns the errors. */
+static int async_round(eei_transport *t, const ee_route *route, const ProtobufCMessage *req, int n,
+                       int c) {
+  async_run r = {.t = t, .route = route, .req = req, .total = n};
+  pthread_mutex_init(&r.mu, NULL);
+  pthread_cond_init(&r.cv, NULL);
+  async_call *calls = calloc((size_t)c, sizeof *calls);
+  int slots = 0;
+  for (int i = 0; i < c; i++) {
+    calls[i].run = &r;
+    if (!async_next(&calls[i])) break;
+    slots++;
+  }
+  pthread_mutex_lock(&r.mu);
+  while (r.finished < slots) pthread_cond_wait(&r.cv, &r.mu);
+  pthread_mutex_unlock(&r.mu);
+  free(calls);
+  return r.errors;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -126,19 +210,23 @@ static void round_of(eei_transport *t, const ee_route *route, const ProtobufCMes
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_transport_rest EMULATOR [-n CALLS] [-c CONCURRENCY]\n");
+    fprintf(stderr, "usage: bench_transport_rest EMULATOR [-n CALLS] [-c CONCURRENCY] [--blocking|--async]\n");
     return 2;
   }
-  int n = 20000, c = 16;
+  int n = 20000, c = 16, modes = 3; /* bit 0: blocking threads, bit 1: async */
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
       n = atoi(argv[++i]);
     else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
       c = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--blocking") == 0)
+      modes = 1;
+    else if (strcmp(argv[i], "--async") == 0)
+      modes = 2;
   }
   if (n < 1 || c < 1) return 2;
   char *eargv[] = {argv[1], "--rest-port", "0", "--grpc-port", "0", "--max-queued", "1000000",
-                   "--task-seconds", "3600", "--seed", "1", NULL};
+                   "--task-seconds", "0.001", "--max-running", "100000", "--seed", "1", NULL};
   rest_proc emu;
   if (rest_proc_start(&emu, eargv) != 0) return 1;
   char host[64], endpoint[128];
@@ -172,19 +260,36 @@ int main(int argc, char **argv) {
   double *lat = calloc((size_t)(n > 1000 ? n : 1000), sizeof *lat);
   int errors = 0;
   round_of(t, route, req, 1000 < n ? 1000 : n, c, lat, &errors); /* warm-up */
-  double cpu0 = cpu_seconds();
-  struct timespec a, b;
-  clock_gettime(CLOCK_MONOTONIC, &a);
-  round_of(t, route, req, n, c, lat, &errors);
-  clock_gettime(CLOCK_MONOTONIC, &b);
-  double cpu = cpu_seconds() - cpu0;
-  double wall = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-  eei_rest_stats rs;
-  eei_rest_get_stats(t, &rs);
-  printf("rest ExportImage: %d calls, concurrency %d, %d errors\n", n, c, errors);
-  printf("  %.0f calls/s, client CPU %.1f us/call, p50 %.3f ms, p99 %.3f ms, %llu connections\n",
-         n / wall, cpu * 1e6 / n, lat[n / 2], lat[(int)(n * 0.99)],
-         (unsigned long long)rs.connects);
+  printf("rest ExportImage: %d calls, concurrency %d (client CPU = this process: "
+         "user + system, per call)\n", n, c);
+  int all_errors = errors;
+  for (int mode = 0; mode < 2; mode++) {
+    if (!(modes & (1 << mode))) continue;
+    eei_rest_stats s0, s1;
+    eei_rest_get_stats(t, &s0);
+    cpu_use c0 = cpu_now();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (mode == 0)
+      round_of(t, route, req, n, c, lat, &errors);
+    else
+      errors = async_round(t, route, req, n, c);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    cpu_use c1 = cpu_now();
+    eei_rest_get_stats(t, &s1);
+    all_errors += errors;
+    double wall = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    double user = (c1.user - c0.user) * 1e6 / n, sys = (c1.sys - c0.sys) * 1e6 / n;
+    printf("  %-22s %7.0f calls/s  CPU %6.1f us/call (user %5.1f, sys %5.1f)  %4.2f ctx "
+           "switches/call  %.2f faults/call  %llu new connections  %d errors",
+           mode == 0 ? "blocking threads:" : "async (done->start):", n / wall, user + sys, user,
+           sys, (double)(c1.switches - c0.switches) / n, (double)(c1.faults - c0.faults) / n,
+           (unsigned long long)(s1.connects - s0.connects), errors);
+    if (mode == 0) printf("  p50 %.3f ms  p99 %.3f ms", lat[n / 2], lat[(int)(n * 0.99)]);
+    printf("\n");
+    fflush(stdout);
+  }
+  errors = all_errors;
   eei_rest_transport.destroy(t);
   protobuf_c_message_free_unpacked(req, NULL);
   free(lat);

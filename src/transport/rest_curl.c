@@ -89,6 +89,8 @@ struct eei_transport {
   CURLM *multi;
   int epfd;                     /* event thread: curl's sockets and wake_fd */
   int wake_fd;                  /* eventfd: start/cancel/destroy -> event thread */
+  bool sleeping;                /* under mu: the event thread found nothing to do and may be
+                                   blocked in epoll_wait; the next start/cancel wakes it */
   int64_t timer_at;             /* event thread: curl's next timeout (eei_now_ms), -1 none */
   uint32_t *fds;                /* event thread: per socket, FD_* bits (see on_socket) */
   size_t n_fds;
@@ -661,22 +663,18 @@ static void run_due_timer(eei_transport *t) {
   curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
-/* Waits for sockets, the wake-up or curl's timer, and lets curl handle what is ready. */
-static void wait_and_work(eei_transport *t) {
-  int wait = WAIT_MAX_MS;
-  if (t->timer_at >= 0) {
+/* Waits (up to max_wait ms) for sockets, the wake-up or curl's timer, and lets curl
+ * handle what is ready. */
+static void wait_and_work(eei_transport *t, int max_wait) {
+  int wait = max_wait;
+  if (t->timer_at >= 0 && wait > 0) {
     int64_t left = t->timer_at - eei_now_ms();
-    wait = left <= 0 ? 0 : left < WAIT_MAX_MS ? (int)left : WAIT_MAX_MS;
+    wait = left <= 0 ? 0 : left < wait ? (int)left : wait;
   }
   struct epoll_event ev[EVENTS_MAX];
   int n = epoll_wait(t->epfd, ev, EVENTS_MAX, wait);
   for (int i = 0; i < n; i++) {
-    if (ev[i].data.fd == t->wake_fd) {
-      uint64_t v;
-      if (read(t->wake_fd, &v, sizeof v) < 0) { /* EAGAIN: already drained */
-      }
-      continue;
-    }
+    if (ev[i].data.fd == t->wake_fd) continue; /* edge-triggered: nothing to read */
     uint32_t *state = fd_state(t, ev[i].data.fd);
     if (state && !(*state & FD_WANTED)) { /* an idle kept connection: curl looks next time */
       epoll_drop(t, ev[i].data.fd, state);
@@ -700,6 +698,8 @@ static void *event_loop(void *arg) {
     t->q_head = t->q_tail = NULL;
     bool cancels = t->cancel_pending, stopping = t->stopping;
     t->cancel_pending = false;
+    bool idle = !q && !cancels && !stopping;
+    t->sleeping = idle; /* from here on, new work wakes us */
     pthread_mutex_unlock(&t->mu);
     while (q) {
       eei_attempt *a = q;
@@ -713,15 +713,27 @@ static void *event_loop(void *arg) {
     if (stopping) break; /* nothing runs and start() refuses new work */
     run_due_timer(t);    /* new transfers set a timer of 0: start them now */
     drain_finished(t);
-    wait_and_work(t);
+    /* Block only after a look at the queue found it empty (sleeping is then set); else
+     * just collect ready sockets and look at the queue again. */
+    wait_and_work(t, idle ? WAIT_MAX_MS : 0);
   }
   return NULL;
 }
 
+/* The eventfd is registered edge-triggered: every write is one epoll event and nobody
+ * ever reads it (its counter cannot reach 2^64-1 in practice). */
 static void wake(eei_transport *t) {
   uint64_t one = 1;
-  if (write(t->wake_fd, &one, sizeof one) < 0) { /* EAGAIN: a wake-up is pending anyway */
+  if (write(t->wake_fd, &one, sizeof one) < 0) { /* cannot happen short of 2^64 writes */
   }
+}
+
+/* Called with t->mu held after queueing work: whether the event thread must be woken
+ * (only when it may be blocked; a busy loop looks at the queue before it blocks). */
+static bool wake_needed(eei_transport *t) {
+  bool need = t->sleeping;
+  t->sleeping = false; /* one wake-up is enough */
+  return need;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -764,7 +776,7 @@ static ee_code rest_create(const eei_transport_config *cfg, eei_transport **out,
   t->timer_at = -1;
   t->epfd = epoll_create1(EPOLL_CLOEXEC);
   t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  struct epoll_event ev = {.events = EPOLLIN, .data.fd = t->wake_fd};
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = t->wake_fd};
   if (t->epfd < 0 || t->wake_fd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &ev) != 0) {
     int err = errno;
     transport_free(t);
@@ -873,13 +885,12 @@ static ee_code rest_start(eei_transport *t, eei_prepared *p, const eei_header *h
     free(a);
     return ee_status_set(st, EE_CANCELLED, "rest: the transport is shutting down");
   }
-  bool was_empty = t->q_head == NULL;
   if (t->q_tail) t->q_tail->qnext = a;
   else t->q_head = a;
   t->q_tail = a;
+  bool need = wake_needed(t);
   pthread_mutex_unlock(&t->mu);
-  /* A non-empty queue already has a wake-up on its way (the loop empties it whole). */
-  if (was_empty) wake(t);
+  if (need) wake(t);
   return EE_OK;
 }
 
@@ -888,8 +899,9 @@ static void rest_cancel(eei_transport *t, eei_attempt *a) {
   pthread_mutex_lock(&t->mu);
   a->cancel_requested = true;
   t->cancel_pending = true;
+  bool need = wake_needed(t);
   pthread_mutex_unlock(&t->mu);
-  wake(t);
+  if (need) wake(t);
 }
 
 void eei_rest_get_stats(const eei_transport *t, eei_rest_stats *out) {

@@ -210,7 +210,9 @@ static void round_of(eei_transport *t, const ee_route *route, const ProtobufCMes
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_transport_rest EMULATOR [-n CALLS] [-c CONCURRENCY] [--blocking|--async]\n");
+    fprintf(
+        stderr,
+        "usage: bench_transport_rest EMULATOR [-n CALLS] [-c CONCURRENCY] [--blocking|--async]\n");
     return 2;
   }
   int n = 20000, c = 16, modes = 3; /* bit 0: blocking threads, bit 1: async */
@@ -225,8 +227,13 @@ int main(int argc, char **argv) {
       modes = 2;
   }
   if (n < 1 || c < 1) return 2;
-  char *eargv[] = {argv[1], "--rest-port", "0", "--grpc-port", "0", "--max-queued", "1000000",
-                   "--task-seconds", "0.001", "--max-running", "100000", "--seed", "1", NULL};
+  char *eargv[] = {argv[1],   "--rest-port",
+                   "0",       "--grpc-port",
+                   "0",       "--max-queued",
+                   "1000000", "--task-seconds",
+                   "0.001",   "--max-running",
+                   "100000",  "--seed",
+                   "1",       NULL};
   rest_proc emu;
   if (rest_proc_start(&emu, eargv) != 0) return 1;
   char host[64], endpoint[128];
@@ -260,8 +267,10 @@ int main(int argc, char **argv) {
   double *lat = calloc((size_t)(n > 1000 ? n : 1000), sizeof *lat);
   int errors = 0;
   round_of(t, route, req, 1000 < n ? 1000 : n, c, lat, &errors); /* warm-up */
-  printf("rest ExportImage: %d calls, concurrency %d (client CPU = this process: "
-         "user + system, per call)\n", n, c);
+  printf(
+      "rest ExportImage: %d calls, concurrency %d (client CPU = this process: "
+      "user + system, per call)\n",
+      n, c);
   int all_errors = errors;
   for (int mode = 0; mode < 2; mode++) {
     if (!(modes & (1 << mode))) continue;
@@ -280,11 +289,12 @@ int main(int argc, char **argv) {
     all_errors += errors;
     double wall = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     double user = (c1.user - c0.user) * 1e6 / n, sys = (c1.sys - c0.sys) * 1e6 / n;
-    printf("  %-22s %7.0f calls/s  CPU %6.1f us/call (user %5.1f, sys %5.1f)  %4.2f ctx "
-           "switches/call  %.2f faults/call  %llu new connections  %d errors",
-           mode == 0 ? "blocking threads:" : "async (done->start):", n / wall, user + sys, user,
-           sys, (double)(c1.switches - c0.switches) / n, (double)(c1.faults - c0.faults) / n,
-           (unsigned long long)(s1.connects - s0.connects), errors);
+    printf(
+        "  %-22s %7.0f calls/s  CPU %6.1f us/call (user %5.1f, sys %5.1f)  %4.2f ctx "
+        "switches/call  %.2f faults/call  %llu new connections  %d errors",
+        mode == 0 ? "blocking threads:" : "async (done->start):", n / wall, user + sys, user, sys,
+        (double)(c1.switches - c0.switches) / n, (double)(c1.faults - c0.faults) / n,
+        (unsigned long long)(s1.connects - s0.connects), errors);
     if (mode == 0) printf("  p50 %.3f ms  p99 %.3f ms", lat[n / 2], lat[(int)(n * 0.99)]);
     printf("\n");
     fflush(stdout);

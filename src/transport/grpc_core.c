@@ -53,9 +53,8 @@ struct eei_transport {
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t mu;
-  pthread_cond_t idle;     /* signalled when n_live drops to 0 */
+  pthread_cond_t idle;     /* signalled (while closing) when live becomes empty */
   struct eei_attempt *live; /* attempts whose done has not returned (doubly linked) */
-  size_t n_live;           /* attempts started and not yet freed */
   bool closing;            /* destroy began: start refuses */
 };
 
@@ -192,7 +191,7 @@ static void grpc_destroy(eei_transport *t) {
   pthread_mutex_lock(&t->mu);
   t->closing = true;
   for (struct eei_attempt *a = t->live; a; a = a->next) grpc_call_cancel(a->call, NULL);
-  while (t->n_live) pthread_cond_wait(&t->idle, &t->mu);
+  while (t->live) pthread_cond_wait(&t->idle, &t->mu);
   pthread_mutex_unlock(&t->mu);
   stop_queue(t);
   transport_free(t);
@@ -413,19 +412,19 @@ static void attempt_free(eei_attempt *a) {
   free(a);
 }
 
-/* Takes a off the live list (from then on destroy no longer cancels it), frees it, and
- * only then lets destroy see one attempt fewer: destroy must not tear the queue and
- * channel down under a grpc_call_unref. */
+/* Takes a off the live list (from then on destroy no longer cancels it) and frees it.
+ * The free happens after destroy may have seen the list empty; that is safe because
+ * destroy then only shuts the queue down (a call whose batch completed adds no work to
+ * it) and joins this thread before it destroys the channel. */
 static void release(eei_transport *t, eei_attempt *a) {
   pthread_mutex_lock(&t->mu);
   if (a->prev) a->prev->next = a->next;
   else t->live = a->next;
   if (a->next) a->next->prev = a->prev;
+  bool idle = !t->live && t->closing;
   pthread_mutex_unlock(&t->mu);
+  if (idle) pthread_cond_broadcast(&t->idle);
   attempt_free(a);
-  pthread_mutex_lock(&t->mu);
-  if (--t->n_live == 0) pthread_cond_broadcast(&t->idle);
-  pthread_mutex_unlock(&t->mu);
 }
 
 /* Copies the headers (bar user-agent, which grpc sends from the channel argument) into
@@ -453,13 +452,24 @@ static ee_code copy_headers(eei_attempt *a, const eei_header *h, size_t n, const
     grpc_metadata *m = &a->md[a->n_md++];
     m->key = grpc_slice_sub_no_ref(a->header_block, off, off + nl);
     m->value = grpc_slice_sub(a->header_block, off + nl, off + nl + vl);
-    if (!grpc_header_key_is_legal(m->key) ||
-        (!grpc_is_binary_header(m->key) && !grpc_header_nonbin_value_is_legal(m->value)))
-      return ee_status_set(st, EE_INVALID_ARGUMENT, "header %s: not a legal gRPC %s", h[i].name,
-                           grpc_header_key_is_legal(m->key) ? "value" : "name");
     w += nl + vl;
   }
   return EE_OK;
+}
+
+/* Why grpc refused the metadata (grpc_call_start_batch checks every entry; checking them
+ * here too would cost as much again on every call). */
+static ee_code bad_metadata(const eei_attempt *a, ee_status *st) {
+  for (size_t i = 0; i < a->n_md; i++) {
+    const grpc_metadata *m = &a->md[i];
+    bool name_ok = grpc_header_key_is_legal(m->key) != 0;
+    if (name_ok && (grpc_is_binary_header(m->key) || grpc_header_nonbin_value_is_legal(m->value)))
+      continue;
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "header \"%.*s\": not a legal gRPC %s",
+                         (int)GRPC_SLICE_LENGTH(m->key), (const char *)GRPC_SLICE_START_PTR(m->key),
+                         name_ok ? "value" : "name (lower-case letters, digits, -_.)");
+  }
+  return ee_status_set(st, EE_INVALID_ARGUMENT, "grpc refused the call's metadata");
 }
 
 /* The attempt's absolute deadline on the monotonic clock, from eei_now_ms's. */
@@ -545,7 +555,6 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
   a->next = t->live;
   if (t->live) t->live->prev = a;
   t->live = a;
-  t->n_live++;
   pthread_mutex_unlock(&t->mu);
 
   /* *out before the batch: the attempt may complete (and be freed) before we return. */
@@ -553,9 +562,10 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
   grpc_call_error ce = start_batch(a);
   if (ce == GRPC_CALL_OK) return EE_OK;
   if (out) *out = NULL;
+  if (ce == GRPC_CALL_ERROR_INVALID_METADATA) bad_metadata(a, st);
+  else ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s", grpc_call_error_to_string(ce));
   release(t, a);
-  return ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s",
-                       grpc_call_error_to_string(ce));
+  return st->code;
 }
 
 static void grpc_cancel(eei_transport *t, eei_attempt *a) {

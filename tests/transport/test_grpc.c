@@ -2,6 +2,7 @@
  * against ee-emulator's gRPC port on loopback.
  *
  *   test_transport_grpc EMULATOR GROUP
+ *   test_transport_grpc PORT peer      (run by peer_grpc.py)
  *
  * Groups: rpcs errors faults refused deadline cancel limits describe concurrency destroy.
  * Each starts its own emulator with the flags it needs. No check depends on timing: where
@@ -587,6 +588,28 @@ static void group_destroy(void) {
   CHECK(emu_stop(&emu) == 0);
 }
 
+/* Against a server we did not write (peer_grpc.py, Python grpcio): one export and one
+ * failing Get, printed for the script to compare with what it received and sent. */
+static void group_peer(int port) {
+  snprintf(emu.grpc_host, sizeof emu.grpc_host, "127.0.0.1");
+  eei_transport *t = new_transport_cfg(port, 0, 0);
+  ee_status st;
+  Google__Longrunning__Operation *op =
+      export_one(t, EXPORT_JSON("projects/p1", "\"requestId\":\"r-1\",\"priority\":7,"));
+  printf("export %s\n", op->name);
+  protobuf_c_message_free_unpacked(&op->base, NULL);
+  CHECK(!call_json(t, GET, "{\"name\":\"projects/p1/operations/missing\"}", &st));
+  printf("error %s|%s|%s|%s|%lld\n", ee_code_name(st.code), st.message, st.reason, st.domain,
+         (long long)st.retry_delay_ms);
+  size_t pos = 0;
+  const char *k, *v;
+  while (ee_status_metadata_next(&st, &pos, &k, &v)) printf("meta %s=%s\n", k, v);
+  /* A status without details: grpc's message as it came. */
+  CHECK(!call_json(t, GET, "{\"name\":\"projects/p1/operations/plain\"}", &st));
+  printf("plain %s|%s|%s\n", ee_code_name(st.code), st.message, st.reason);
+  T->destroy(t);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
@@ -603,6 +626,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   emulator_path = argv[1];
+  if (strcmp(argv[2], "peer") == 0) { /* argv[1] is the peer's port */
+    group_peer(atoi(argv[1]));
+    return 0;
+  }
   for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
     if (strcmp(argv[2], groups[i].name) != 0) continue;
     groups[i].fn();

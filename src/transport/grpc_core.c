@@ -53,9 +53,9 @@ struct eei_transport {
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t mu;
-  pthread_cond_t idle;     /* signalled (while closing) when live becomes empty */
+  pthread_cond_t idle;      /* signalled (while closing) when live becomes empty */
   struct eei_attempt *live; /* attempts whose done has not returned (doubly linked) */
-  bool closing;            /* destroy began: start refuses */
+  bool closing;             /* destroy began: start refuses */
 };
 
 struct eei_prepared {
@@ -102,7 +102,9 @@ static ee_code read_pem(const char *path, char **out, ee_status *st) {
   if (err || n == 0 || n > MAX_CA_FILE) {
     free(buf);
     return ee_status_set(st, EE_INVALID_ARGUMENT, "ca_file %s: %s", path,
-                         err ? "read error" : n == 0 ? "empty" : "larger than 4 MiB");
+                         err      ? "read error"
+                         : n == 0 ? "empty"
+                                  : "larger than 4 MiB");
   }
   buf[n] = '\0';
   if (!strstr(buf, "-----BEGIN CERTIFICATE-----")) {
@@ -204,8 +206,8 @@ static grpc_channel *channel_locked(eei_transport *t, const char *user_agent) {
   grpc_arg args[8];
   size_t n = 0;
   memset(args, 0, sizeof args);
-#define INT_ARG(k, v) (args[n].type = GRPC_ARG_INTEGER, args[n].key = (char *)(k), \
-                       args[n++].value.integer = (v))
+#define INT_ARG(k, v) \
+  (args[n].type = GRPC_ARG_INTEGER, args[n].key = (char *)(k), args[n++].value.integer = (v))
   size_t max = t->max_response_bytes;
   /* One byte over our limit so that a response of exactly max_response_bytes passes and
    * the check below (not grpc's) decides; grpc still stops anything larger early. */
@@ -363,10 +365,9 @@ static ee_code describe_metadata(const eei_prepared *p, const eei_header *header
     if (json_member(out, first, headers[i].name, v, strlen(v), st) != EE_OK) return st->code;
     first = false;
   }
-  if (GRPC_SLICE_LENGTH(p->params) &&
-      json_member(out, first, "x-goog-request-params",
-                  (const char *)GRPC_SLICE_START_PTR(p->params), GRPC_SLICE_LENGTH(p->params),
-                  st) != EE_OK)
+  if (GRPC_SLICE_LENGTH(p->params) && json_member(out, first, "x-goog-request-params",
+                                                  (const char *)GRPC_SLICE_START_PTR(p->params),
+                                                  GRPC_SLICE_LENGTH(p->params), st) != EE_OK)
     return st->code;
   return ee_buf_append_str(out, "}", st);
 }
@@ -418,8 +419,10 @@ static void attempt_free(eei_attempt *a) {
  * it) and joins this thread before it destroys the channel. */
 static void release(eei_transport *t, eei_attempt *a) {
   pthread_mutex_lock(&t->mu);
-  if (a->prev) a->prev->next = a->next;
-  else t->live = a->next;
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    t->live = a->next;
   if (a->next) a->next->prev = a->prev;
   bool idle = !t->live && t->closing;
   pthread_mutex_unlock(&t->mu);
@@ -545,9 +548,9 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
     bool closing = t->closing;
     pthread_mutex_unlock(&t->mu);
     attempt_free(a);
-    return closing ? ee_status_set(st, EE_CANCELLED, "the client is shutting down")
-                   : ee_status_set(st, EE_INTERNAL, "grpc: cannot create a channel to %s",
-                                   t->target);
+    return closing
+               ? ee_status_set(st, EE_CANCELLED, "the client is shutting down")
+               : ee_status_set(st, EE_INTERNAL, "grpc: cannot create a channel to %s", t->target);
   }
   a->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq,
                                      grpc_slice_from_static_string(p->route->grpc_path), NULL,
@@ -562,8 +565,11 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
   grpc_call_error ce = start_batch(a);
   if (ce == GRPC_CALL_OK) return EE_OK;
   if (out) *out = NULL;
-  if (ce == GRPC_CALL_ERROR_INVALID_METADATA) bad_metadata(a, st);
-  else ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s", grpc_call_error_to_string(ce));
+  if (ce == GRPC_CALL_ERROR_INVALID_METADATA)
+    bad_metadata(a, st);
+  else
+    ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s",
+                  grpc_call_error_to_string(ce));
   release(t, a);
   return st->code;
 }
@@ -624,10 +630,9 @@ static void decode_response(eei_attempt *a, eei_attempt_result *res) {
 
 /* Errors grpc reports for a connection it could not make: the request was not sent. */
 static bool never_sent(const eei_attempt *a, const char *details) {
-  static const char *const phrases[] = {"failed to connect",    "Failed to connect",
-                                        "Connection refused",   "DNS resolution failed",
-                                        "Handshake failed",     "handshake failed",
-                                        "No address added out", "name resolution"};
+  static const char *const phrases[] = {
+      "failed to connect", "Failed to connect", "Connection refused",   "DNS resolution failed",
+      "Handshake failed",  "handshake failed",  "No address added out", "name resolution"};
   if (a->status != GRPC_STATUS_UNAVAILABLE || a->initial.count || a->trailing.count) return false;
   for (size_t i = 0; i < sizeof phrases / sizeof *phrases; i++)
     if (strstr(details, phrases[i])) return true;
@@ -645,7 +650,8 @@ static void decode_error(eei_attempt *a, eei_attempt_result *res) {
   if (bin) {
     ee_route_status_from_rpc(GRPC_SLICE_START_PTR(*bin), GRPC_SLICE_LENGTH(*bin), code,
                              &res->status);
-    if (!res->status.message[0]) snprintf(res->status.message, EE_STATUS_MESSAGE_MAX, "%s", details);
+    if (!res->status.message[0])
+      snprintf(res->status.message, EE_STATUS_MESSAGE_MAX, "%s", details);
   } else if (code == EE_RESOURCE_EXHAUSTED && !a->trailing.count &&
              strstr(details, "larger than max")) {
     /* grpc's own receive limit: ours to report, and not worth a retry. */
@@ -689,6 +695,6 @@ static void *event_loop(void *arg) {
 }
 
 const eei_transport_ops eei_grpc_transport = {
-    "grpc",          grpc_create, grpc_destroy, grpc_prepare,       grpc_prepare_bytes,
-    grpc_describe,   grpc_target, grpc_start,   grpc_cancel,        grpc_prepared_free,
+    "grpc",        grpc_create, grpc_destroy, grpc_prepare, grpc_prepare_bytes,
+    grpc_describe, grpc_target, grpc_start,   grpc_cancel,  grpc_prepared_free,
 };

@@ -59,7 +59,8 @@ static void on_done(void *user, eei_attempt_result *res) {
   pthread_mutex_lock(&s->mu);
   s->done = true;
   s->code = res->status.code;
-  if (res->status.code != EE_OK) snprintf(s->message, sizeof s->message, "%.200s", res->status.message);
+  if (res->status.code != EE_OK)
+    snprintf(s->message, sizeof s->message, "%.200s", res->status.message);
   pthread_mutex_unlock(&s->mu);
   /* After the unlock: a waiter woken under the lock would at once block on it again (one
    * more futex round trip per call). The slot outlives every call of its worker. */
@@ -82,8 +83,8 @@ static void *run_worker(void *arg) {
       continue;
     }
     s.done = false;
-    if (T->start(w->t, p, headers, sizeof headers / sizeof *headers, eei_now_ms() + 60000,
-                 on_done, &s, NULL, &st) != EE_OK) {
+    if (T->start(w->t, p, headers, sizeof headers / sizeof *headers, eei_now_ms() + 60000, on_done,
+                 &s, NULL, &st) != EE_OK) {
       w->errors++;
       T->prepared_free(p);
       continue;
@@ -154,12 +155,12 @@ static int round_of(eei_transport *t, const ee_route *route, const ProtobufCMess
   double user = u1.user - u0.user, sys = u1.sys - u0.sys;
   if (print) {
     qsort(lat, (size_t)n, sizeof *lat, cmp_double);
-    printf("grpc transport: %d ExportImage calls, concurrency %d: %.0f calls/s, "
-           "client CPU %.1f us/call (user %.1f, sys %.1f), %.2f context switches/call, "
-           "p50 %.3f ms, p99 %.3f ms, errors %d\n",
-           n, c, n / wall, (user + sys) / n * 1e6, user / n * 1e6, sys / n * 1e6,
-           (double)(u1.switches - u0.switches) / n, lat[n / 2], lat[(size_t)(n * 0.99)],
-           errors);
+    printf(
+        "grpc transport: %d ExportImage calls, concurrency %d: %.0f calls/s, "
+        "client CPU %.1f us/call (user %.1f, sys %.1f), %.2f context switches/call, "
+        "p50 %.3f ms, p99 %.3f ms, errors %d\n",
+        n, c, n / wall, (user + sys) / n * 1e6, user / n * 1e6, sys / n * 1e6,
+        (double)(u1.switches - u0.switches) / n, lat[n / 2], lat[(size_t)(n * 0.99)], errors);
   }
   free(lat);
   free(ws);
@@ -172,12 +173,18 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) goto usage;
-    if (strcmp(a, "--emulator") == 0) emulator = v;
-    else if (strcmp(a, "--target") == 0) target = v;
-    else if (strcmp(a, "-n") == 0) n = atoi(v);
-    else if (strcmp(a, "-c") == 0) c = atoi(v);
-    else if (strcmp(a, "--warmup") == 0) warmup = atoi(v);
-    else goto usage;
+    if (strcmp(a, "--emulator") == 0)
+      emulator = v;
+    else if (strcmp(a, "--target") == 0)
+      target = v;
+    else if (strcmp(a, "-n") == 0)
+      n = atoi(v);
+    else if (strcmp(a, "-c") == 0)
+      c = atoi(v);
+    else if (strcmp(a, "--warmup") == 0)
+      warmup = atoi(v);
+    else
+      goto usage;
     i++;
   }
   if ((!emulator) == (!target) || n <= 0 || c <= 0 || warmup < 0) goto usage;
@@ -204,7 +211,8 @@ int main(int argc, char **argv) {
   const ee_route *route =
       ee_route_find(ee_route_table_default(), "/google.earthengine.v1.EarthEngine/ExportImage");
   ProtobufCMessage *req = NULL;
-  if (ee_json_decode(route->request, request_json, strlen(request_json), NULL, &req, &st) != EE_OK ||
+  if (ee_json_decode(route->request, request_json, strlen(request_json), NULL, &req, &st) !=
+          EE_OK ||
       T->create(&cfg, &t, &st) != EE_OK) {
     fprintf(stderr, "error: %s\n", st.message);
     emu_stop(&emu);
@@ -218,8 +226,7 @@ int main(int argc, char **argv) {
   emu_stop(&emu);
   return errors ? 1 : 0;
 usage:
-  fprintf(stderr,
-          "usage: %s (--emulator PATH | --target HOST:PORT) [-n N] [-c C] [--warmup W]\n",
+  fprintf(stderr, "usage: %s (--emulator PATH | --target HOST:PORT) [-n N] [-c C] [--warmup W]\n",
           argv[0]);
   return 2;
 }

@@ -430,6 +430,25 @@ static void release(eei_transport *t, eei_attempt *a) {
   attempt_free(a);
 }
 
+/* What grpc accepts (validate_metadata.cc), checked here because grpc logs a refusal to
+ * stderr and a transport never logs: names [0-9a-z-_.]+, values of non-binary headers
+ * printable ASCII. */
+static bool legal_name(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+          *s == '.'))
+      return false;
+  return true;
+}
+
+static bool legal_value(const char *name, size_t nl, const char *v) {
+  if (nl > 4 && memcmp(name + nl - 4, "-bin", 4) == 0) return true;
+  for (; *v; v++)
+    if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e) return false;
+  return true;
+}
+
 /* Copies the headers (bar user-agent, which grpc sends from the channel argument) into
  * one refcounted block and points the call's metadata into it. Returns the user agent
  * seen, or NULL. */
@@ -449,6 +468,11 @@ static ee_code copy_headers(eei_attempt *a, const eei_header *h, size_t n, const
       continue;
     }
     size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
+    if (!legal_name(h[i].name) || !legal_value(h[i].name, nl, h[i].value))
+      return ee_status_set(st, EE_INVALID_ARGUMENT, "header \"%.100s\": not a legal gRPC %s",
+                           h[i].name,
+                           legal_name(h[i].name) ? "value (printable ASCII)"
+                                                 : "name (lower-case letters, digits, -_.)");
     memcpy(w, h[i].name, nl);
     memcpy(w + nl, h[i].value, vl);
     size_t off = (size_t)(w - (char *)GRPC_SLICE_START_PTR(a->header_block));
@@ -460,8 +484,7 @@ static ee_code copy_headers(eei_attempt *a, const eei_header *h, size_t n, const
   return EE_OK;
 }
 
-/* Why grpc refused the metadata (grpc_call_start_batch checks every entry; checking them
- * here too would cost as much again on every call). */
+/* Why grpc refused the metadata, should it refuse something copy_headers let through. */
 static ee_code bad_metadata(const eei_attempt *a, ee_status *st) {
   for (size_t i = 0; i < a->n_md; i++) {
     const grpc_metadata *m = &a->md[i];

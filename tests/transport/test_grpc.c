@@ -293,6 +293,9 @@ static void group_errors(void) {
   const eei_header ugly[] = {{"Bad Name", "v", false}};
   CHECK(T->start(t, p, ugly, 1, 0, on_done, &w, NULL, &st) == EE_INVALID_ARGUMENT);
   CHECK(strstr(st.message, "Bad Name") != NULL);
+  const eei_header ctl[] = {{"x-ok", "line\nbreak", false}};
+  CHECK(T->start(t, p, ctl, 1, 0, on_done, &w, NULL, &st) == EE_INVALID_ARGUMENT);
+  CHECK(strstr(st.message, "x-ok") != NULL && strstr(st.message, "value") != NULL);
   T->prepared_free(p);
   protobuf_c_message_free_unpacked(req, NULL);
 
@@ -488,6 +491,21 @@ static void group_describe(void) {
   if (strcmp(out.data, want) != 0)
     fail(__FILE__, __LINE__, "describe:\n got %s\nwant %s", out.data, want);
   CHECK(!strstr(out.data, "s3cret"));
+  /* prepare_bytes describes the same call: the bytes decoded, the caller's params. */
+  size_t len = protobuf_c_message_get_packed_size(req);
+  uint8_t *bytes = malloc(len);
+  protobuf_c_message_pack(req, bytes);
+  eei_prepared *pb;
+  CHECK(T->prepare_bytes(t, route(EXPORT), bytes, len, "project=projects%2Fp1", &pb, &st) == EE_OK);
+  free(bytes);
+  ee_buf_reset(&out);
+  CHECK(T->describe(pb, headers, N_HEADERS, &out, &st) == EE_OK);
+  CHECK(strcmp(out.data, want) == 0);
+  T->prepared_free(pb);
+  /* Bytes that are no request cannot be described. */
+  CHECK(T->prepare_bytes(t, route(EXPORT), (const uint8_t *)"\xff", 1, NULL, &pb, &st) == EE_OK);
+  CHECK(T->describe(pb, headers, N_HEADERS, &out, &st) == EE_INVALID_ARGUMENT);
+  T->prepared_free(pb);
   const char *method = NULL;
   char target[128];
   snprintf(target, sizeof target, "%s:%d" EXPORT, emu.grpc_host, emu.grpc_port);

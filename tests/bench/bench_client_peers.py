@@ -18,9 +18,10 @@ as a Python user of the API would.
           thread has its own keep-alive HTTPConnection, POSTs json_format.MessageToJson of
           the request to /v1/{project}/image:export and parses the reply with
           json_format.Parse(ignore_unknown_fields=True) into an Operation.
-  wrk     the REST ceiling of the server: wrk -t2 -cC --latency -s wrk_export.lua, the
-          same JSON body without requestId, each wrk thread stopping after its share of
-          the calls; Requests/sec and the latency percentiles are wrk's.
+  wrk     the REST ceiling of the server: wrk -t2 -cC -d<--seconds> --latency -s
+          wrk_export.lua, the same JSON body without requestId, after a 1 s warm-up (wrk
+          runs for a time, not a number of calls: --calls does not apply);
+          Requests/sec and the latency percentiles are wrk's.
   h2load  the gRPC ceiling: h2load -n N --data FILE.grpc (request.grpc next to FILE: the
           gRPC-framed binary request, no requestId) with content-type application/grpc
           and te: trailers, at -cC -m1 (or -c1 -mC with --h2load-shape c1mC); req/s is
@@ -28,7 +29,7 @@ as a Python user of the API would.
           grpc-status, so errors also count calls that created no operation (a
           ListOperations count afterwards; the server must be fresh for each run).
   count   prints how many operations the project has (ListOperations over gRPC).
-For wrk and h2load, CPU and peak RSS are the tool's (getrusage RUSAGE_CHILDREN).
+For wrk and h2load, CPU is the tool's (getrusage RUSAGE_CHILDREN), peak RSS its VmHWM.
 
 Prints one line in bench_client's format (scripts/bench reads it):
   <label> calls=N concurrency=C seconds=S calls_per_s=R cpu_us_per_call=U p50_ms=A
@@ -161,18 +162,34 @@ def count_operations(target, project):
                 return n
 
 
-def children_usage():
+def children_cpu():
     u = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return u.ru_utime + u.ru_stime, u.ru_maxrss
+    return u.ru_utime + u.ru_stime
 
 
 def run_tool(cmd, env=None):
-    """Runs a load tool; returns its stdout, or exits with its output when it fails."""
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit("bench_client_peers: %s failed (exit %d): %s%s"
-                 % (cmd[0], out.returncode, out.stdout, out.stderr))
-    return out.stdout
+    """Runs a load tool; returns its stdout and its peak RSS in KiB, or exits with its
+    output when it fails. The peak is VmHWM polled from /proc while it runs: a child's
+    ru_maxrss would count this Python process, whose pages the child has until exec."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        hwm = 0
+        while proc.poll() is None:
+            try:
+                with open("/proc/%d/status" % proc.pid) as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            hwm = max(hwm, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode("utf-8", "replace")
+        if proc.returncode != 0:
+            sys.exit("bench_client_peers: %s failed (exit %d): %s%s"
+                     % (cmd[0], proc.returncode, text, err.read().decode("utf-8", "replace")))
+    return text, hwm
 
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -186,24 +203,23 @@ def wrk_ms(text):
 
 
 def ceiling_wrk(args, base):
-    """Returns the fields of the result line for wrk's run of args.calls requests."""
+    """Returns the fields of the result line for wrk's run of args.seconds."""
     url = urlsplit(args.endpoint)
     threads = 2 if args.concurrency >= 2 else 1
     env = dict(os.environ, EE_WRK_BODY=args.request,
                EE_WRK_PATH="/v1/%s/image:export" % base.project)
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_export.lua")
 
-    def wrk(calls):
-        env["EE_WRK_CALLS_PER_THREAD"] = str(max(1, calls // threads))
-        return run_tool(["wrk", "-t%d" % threads, "-c%d" % args.concurrency, "-d120s",
-                         "--timeout", "60s", "--latency", "-s", script,
+    def wrk(seconds):
+        return run_tool(["wrk", "-t%d" % threads, "-c%d" % args.concurrency,
+                         "-d%gs" % seconds, "--timeout", "60s", "--latency", "-s", script,
                          "%s://%s/" % (url.scheme, url.netloc)], env)
 
     if args.warmup:
-        wrk(args.warmup)
-    c0, _ = children_usage()
-    text = wrk(args.calls)
-    c1, rss = children_usage()
+        wrk(1)
+    c0 = children_cpu()
+    text, rss = wrk(args.seconds)
+    c1 = children_cpu()
     done = re.search(r"^\s*(\d+) requests in ([0-9.]+\w+)", text, re.M)
     rate = re.search(r"^Requests/sec:\s*([0-9.]+)", text, re.M)
     pct = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", text, re.M))
@@ -239,9 +255,9 @@ def ceiling_h2load(args, base):
     try:
         if args.warmup:
             h2load(args.warmup, None)
-        c0, _ = children_usage()
-        text = h2load(args.calls, log.name)
-        c1, rss = children_usage()
+        c0 = children_cpu()
+        text, rss = h2load(args.calls, log.name)
+        c1 = children_cpu()
         with open(log.name) as f:
             lat = sorted(int(line.split("\t")[2]) * 1e-3 for line in f if line.strip())
     finally:
@@ -296,6 +312,7 @@ def main():
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--seconds", type=float, default=5.0, help="wrk: how long to run")
     ap.add_argument("--h2load-shape", choices=["cCm1", "c1mC"], default="cCm1",
                     help="h2load: C connections of 1 stream, or 1 connection of C streams")
     ap.add_argument("--label")

@@ -132,11 +132,16 @@ static int parse_args(int argc, char **argv, args *a) {
     if (strcmp(f, "-h") == 0 || strcmp(f, "--help") == 0) return usage(NULL);
     if (!v) return usage(why);
     i++;
-    if (strcmp(f, "--transport") == 0) a->transport = v;
-    else if (strcmp(f, "--endpoint") == 0) a->endpoint = v;
-    else if (strcmp(f, "--project") == 0) a->project = v;
-    else if (strcmp(f, "--label") == 0) a->label = v;
-    else if (strcmp(f, "--write-request") == 0) a->write_dir = v;
+    if (strcmp(f, "--transport") == 0)
+      a->transport = v;
+    else if (strcmp(f, "--endpoint") == 0)
+      a->endpoint = v;
+    else if (strcmp(f, "--project") == 0)
+      a->project = v;
+    else if (strcmp(f, "--label") == 0)
+      a->label = v;
+    else if (strcmp(f, "--write-request") == 0)
+      a->write_dir = v;
     else if (strcmp(f, "--calls") == 0) {
       if (!parse_count(v, 1, 100000000, &a->calls)) return usage(why);
     } else if (strcmp(f, "--concurrency") == 0) {
@@ -217,8 +222,7 @@ static void note_error(run *r, const ee_status *st) {
   atomic_fetch_add(&r->errors, 1);
   pthread_mutex_lock(&r->mu);
   if (!r->first_error[0])
-    snprintf(r->first_error, sizeof r->first_error, "%s: %s", ee_code_name(st->code),
-             st->message);
+    snprintf(r->first_error, sizeof r->first_error, "%s: %s", ee_code_name(st->code), st->message);
   pthread_mutex_unlock(&r->mu);
 }
 

@@ -338,6 +338,8 @@ static void wake(void *user, ProtobufCMessage *resp, const ee_status *st) {
 ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
                           const ee_call_options *co, ProtobufCMessage **out, ee_status *st) {
   waiter w;
+  ee_status ignored; /* the token source is always handed a status to fill */
+  if (!st) st = &ignored;
   *out = NULL;
   w.done = false;
   w.resp = NULL;
@@ -349,7 +351,7 @@ ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMe
     while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
     rc = w.st.code;
-    if (st) *st = w.st;
+    *st = w.st;
     *out = w.resp;
   }
   pthread_cond_destroy(&w.cv);

@@ -377,6 +377,97 @@ static void case_retry_info(void) {
   retry_delay_case(true);
 }
 
+/* Which errors are retried: UNAVAILABLE, RESOURCE_EXHAUSTED, an attempt's
+ * DEADLINE_EXCEEDED, and INTERNAL / UNKNOWN only as an HTTP 500. */
+static void case_codes(void) {
+  static const struct {
+    ee_code code;
+    int http;
+    int attempts; /* with max_attempts 3 */
+  } rows[] = {
+      {EE_UNAVAILABLE, 503, 3},       {EE_RESOURCE_EXHAUSTED, 429, 3},
+      {EE_DEADLINE_EXCEEDED, 504, 3}, {EE_INTERNAL, 500, 3},
+      {EE_UNKNOWN, 500, 3},           {EE_INTERNAL, 0, 1},
+      {EE_NOT_FOUND, 404, 1},         {EE_INVALID_ARGUMENT, 400, 1},
+      {EE_PERMISSION_DENIED, 403, 1}, {EE_FAILED_PRECONDITION, 400, 1},
+      {EE_UNIMPLEMENTED, 501, 1},     {EE_ALREADY_EXISTS, 409, 1},
+  };
+  ee_client_options o;
+  base_options(&o);
+  o.retry.max_attempts = 3;
+  ee_client *c = new_client(&o);
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    fake_reply r = reply_err(rows[i].code);
+    r.http_status = rows[i].http;
+    r.message = "scripted";
+    script sc = {{r}, 1};
+    fake_reset(script_responder, &sc);
+    ee_status st;
+    ee_code rc = get_op(c, "operations/c", NULL, &st);
+    CHECK(rc == rows[i].code && (int)fake_n_starts() == rows[i].attempts,
+          "%s (HTTP %d): %s after %zu attempts, want %d", ee_code_name(rows[i].code), rows[i].http,
+          ee_code_name(rc), fake_n_starts(), rows[i].attempts);
+    CHECK(st.http_status == rows[i].http && strstr(st.message, "scripted"),
+          "%s: status keeps the HTTP status and message: %d %s", ee_code_name(rows[i].code),
+          st.http_status, st.message);
+  }
+  free_client(c);
+}
+
+/* A NULL status pointer is accepted everywhere (ee_status_set accepts NULL); a token
+ * source is still handed a status to fill. */
+static int g_token_null_st;
+
+static ee_code failing_token(void *user, bool force_refresh, ee_buf *token, ee_status *st) {
+  (void)user, (void)force_refresh, (void)token;
+  if (!st) {
+    g_token_null_st++;
+    return EE_UNAUTHENTICATED;
+  }
+  return ee_status_set(st, EE_PERMISSION_DENIED, "no credentials here");
+}
+
+static void case_null_status(void) {
+  ee_client_options o;
+  base_options(&o);
+  o.project = "p";
+  ee_client *c = new_client(&o);
+  export_store es;
+  Operation *op = (Operation *)1;
+  fake_reset(NULL, NULL);
+  CHECK(ee_client_export_image(c, export_req(&es, "", "bad_id"), NULL, &op, NULL) ==
+                EE_INVALID_ARGUMENT &&
+            !op,
+        "bad requestId, NULL status");
+  CHECK(ee_client_export_image(c, NULL, NULL, &op, NULL) == EE_INVALID_ARGUMENT && !op,
+        "NULL request");
+  ee_buf b;
+  ee_buf_init(&b, 0);
+  CHECK(ee_client_prepare(c, RPC_EXPORT, &export_req(&es, "", "bad_id")->base, &b, NULL) ==
+            EE_INVALID_ARGUMENT,
+        "prepare, NULL status");
+  ee_buf_free(&b);
+  CHECK(get_op(c, "operations/n", NULL, NULL) == EE_OK, "a call with a NULL status");
+  CHECK(fake_n_starts() == 1, "%zu starts", fake_n_starts());
+  free_client(c);
+
+  /* A failing token source: the call fails with its status, nothing sent. */
+  base_options(&o);
+  o.token_fn = failing_token;
+  c = new_client(&o);
+  fake_reset(NULL, NULL);
+  ee_status st;
+  ee_code rc = get_op(c, "operations/n", NULL, &st);
+  CHECK(rc == EE_PERMISSION_DENIED && strstr(st.message, "no credentials here"),
+        "token failure: %s %s", ee_code_name(rc), st.message);
+  rc = get_op(c, "operations/n", NULL, NULL);
+  CHECK(rc == EE_PERMISSION_DENIED && g_token_null_st == 0,
+        "token failure with NULL status: %s, token_fn saw NULL %d times", ee_code_name(rc),
+        g_token_null_st);
+  CHECK(fake_n_starts() == 0, "%zu starts with no token", fake_n_starts());
+  free_client(c);
+}
+
 /* ------------------------------------------------------------------ 3. requestId */
 
 static void case_request_id(void) {
@@ -578,11 +669,15 @@ static void case_defaults(void) {
           ((ExportReq *)s[0].request)->project);
   fake_starts_free(s, n);
   free_client(c);
-  o.project = "a/b";
-  ee_client *bad = NULL;
-  CHECK(eei_client_new_with_ops(&o, &fake_transport_ops, &bad, &st) == EE_INVALID_ARGUMENT &&
-            !bad && strstr(st.message, "project"),
-        "project a/b: %s", st.message);
+  static const char *const bad_projects[] = {"a/b", "projects/", "", "projects/a/b"};
+  for (size_t i = 0; i < sizeof bad_projects / sizeof *bad_projects; i++) {
+    o.project = bad_projects[i];
+    ee_client *bad = NULL;
+    CHECK(eei_client_new_with_ops(&o, &fake_transport_ops, &bad, &st) == EE_INVALID_ARGUMENT &&
+              !bad && strstr(st.message, "project"),
+          "project \"%s\": %s", bad_projects[i], st.message);
+    ee_client_free(bad);
+  }
 }
 
 /* ------------------------------------------------------------------ 6. tokens */
@@ -743,6 +838,27 @@ static void case_deadline(void) {
   fake_reply hang = reply_ok();
   hang.hang = true;
   deadline_run("no answer", hang, 5, true);
+
+  /* An attempt's own timeout is retried within the call's deadline. */
+  script sc = {{hang}, 1};
+  ee_client_options o;
+  base_options(&o);
+  o.attempt_timeout_ms = 100;
+  o.retry.max_attempts = 3;
+  ee_client *c = new_client(&o);
+  fake_reset(script_responder, &sc);
+  ee_status st;
+  ee_code rc = get_op(c, "operations/d2", NULL, &st);
+  CHECK(rc == EE_DEADLINE_EXCEEDED && fake_n_starts() == 3,
+        "attempt timeout: %s after %zu attempts, want DEADLINE_EXCEEDED after 3", ee_code_name(rc),
+        fake_n_starts());
+  fake_start *s;
+  size_t n = fake_starts(&s);
+  for (size_t i = 0; i < n; i++)
+    CHECK(s[i].deadline_ms <= s[i].at_ms + 100, "attempt %zu deadline %" PRId64 " ms ahead", i + 1,
+          s[i].deadline_ms - s[i].at_ms);
+  fake_starts_free(s, n);
+  free_client(c);
 }
 
 /* ------------------------------------------------------------------ 9. free while busy */
@@ -1260,6 +1376,8 @@ static const struct {
   void (*fn)(void);
 } cases[] = {
     {"unavailable", case_unavailable},
+    {"codes", case_codes},
+    {"null_status", case_null_status},
     {"jitter", case_jitter},
     {"retry_info", case_retry_info},
     {"request_id", case_request_id},

@@ -103,7 +103,8 @@ ee_code eei_validate_export(const ExportReq *r, ee_status *st) {
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "project: required (\"projects/ID\"; or set the client's project)");
   if (!r->expression) return ee_status_set(st, EE_INVALID_ARGUMENT, "expression: required");
-  if (!empty(r->request_id) && check_request_id(r->request_id, st) != EE_OK) return st->code;
+  if (!empty(r->request_id) && check_request_id(r->request_id, st) != EE_OK)
+    return EE_INVALID_ARGUMENT; /* st may be NULL */
   if (r->priority && (r->priority->value < 0 || r->priority->value > 9999))
     return ee_status_set(st, EE_INVALID_ARGUMENT, "priority: %d is outside 0..9999",
                          (int)r->priority->value);

@@ -69,12 +69,17 @@ static void call_free(eei_call *call) {
   free(call);
 }
 
-/* Ends the call: the user's callback, then the call is gone. */
+/* Ends the call: the user's callback, then the call is gone. The prepared call is freed
+ * while the call is still registered: once the list is empty, ee_client_free destroys the
+ * transport that owns it. Nothing touches the client after unregister_call. */
 static void finish(eei_call *call, ProtobufCMessage *resp, const ee_status *st) {
   ee_client *c = call->client;
   call->done(call->user, resp, st);
+  c->ops->prepared_free(call->prepared);
+  call->prepared = NULL;
   unregister_call(c, call);
-  call_free(call);
+  pthread_mutex_destroy(&call->mu);
+  free(call);
 }
 
 /* ---- logging ---- */
@@ -236,9 +241,10 @@ void eei_call_cancel(eei_call *call) {
   pthread_mutex_lock(&call->mu);
   call->cancelled = true;
   if (call->attempt) call->client->ops->cancel(call->client->transport, call->attempt);
-  pthread_mutex_unlock(&call->mu);
-  /* Waiting out a backoff: run the timer now, which sees the cancel and finishes. */
+  /* Waiting out a backoff: run the timer now, which sees the cancel and finishes. Under
+   * the call's lock: once it is released, done may run and free the call. */
   eei_timer_fire_now(call->client->timers, &call->backoff);
+  pthread_mutex_unlock(&call->mu);
 }
 
 /* ---- starting ---- */
@@ -333,6 +339,8 @@ static void wake(void *user, ProtobufCMessage *resp, const ee_status *st) {
 ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
                           const ee_call_options *co, ProtobufCMessage **out, ee_status *st) {
   waiter w;
+  ee_status ignored; /* the token source is always handed a status to fill */
+  if (!st) st = &ignored;
   *out = NULL;
   w.done = false;
   w.resp = NULL;
@@ -344,7 +352,7 @@ ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMe
     while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
     rc = w.st.code;
-    if (st) *st = w.st;
+    *st = w.st;
     *out = w.resp;
   }
   pthread_cond_destroy(&w.cv);

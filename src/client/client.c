@@ -210,8 +210,8 @@ static ee_code check_options(const ee_client_options *o, ee_status *st) {
                          (int)o->transport);
   for (int i = 0; i < 6; i++)
     if (check_string(names[i], vals[i], st) != EE_OK) return st ? st->code : EE_INVALID_ARGUMENT;
-  if (o->project &&
-      (!o->project[0] || strchr(o->project + (strncmp(o->project, "projects/", 9) ? 0 : 9), '/')))
+  const char *id = o->project + (o->project && strncmp(o->project, "projects/", 9) == 0 ? 9 : 0);
+  if (o->project && (!id[0] || strchr(id, '/')))
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "project \"%.200s\": expected \"projects/ID\" or \"ID\"", o->project);
   return EE_OK;

@@ -196,6 +196,20 @@ typedef struct qctx {
   ee_status *st;
 } qctx;
 
+/* "prefix.name" (or "name" at the top) into out, truncated like snprintf. Field paths
+ * are joined once per field per call, so this is on the hot path of every REST call
+ * (snprintf cost more than the JSON encoding of a whole ExportImage request). */
+static void join_field_path(char *out, size_t cap, const char *prefix, const char *name) {
+  size_t pl = strlen(prefix), nl = strlen(name), n = 0;
+  size_t take = pl < cap - 1 ? pl : cap - 1;
+  memcpy(out, prefix, take);
+  n = take;
+  if (pl && n < cap - 1) out[n++] = '.';
+  take = nl < cap - 1 - n ? nl : cap - 1 - n;
+  memcpy(out + n, name, take);
+  out[n + take] = '\0';
+}
+
 static bool bound_by_path(const ee_http_binding *b, const char *proto_path) {
   for (size_t i = 0; i < b->path.n_variables; i++)
     if (strcmp(b->path.variables[i].field_path, proto_path) == 0) return true;
@@ -283,8 +297,8 @@ static ee_code walk_message(qctx *q, const ProtobufCMessage *m, const char *prot
     char pp[512], jp[512], jn[128];
     if (!eei_route_field_is_set(m, f)) continue;
     ee_route_json_name(q->route->table, m->descriptor, f, jn, sizeof jn);
-    snprintf(pp, sizeof pp, "%s%s%s", proto_prefix, *proto_prefix ? "." : "", f->name);
-    snprintf(jp, sizeof jp, "%s%s%s", json_prefix, *json_prefix ? "." : "", jn);
+    join_field_path(pp, sizeof pp, proto_prefix, f->name);
+    join_field_path(jp, sizeof jp, json_prefix, jn);
     if (bound_by_path(q->b, pp)) continue;
     if (depth == 0 && q->b->body && strcmp(q->b->body, f->name) == 0) continue;
     ee_code rc = query_field(q, m, f, pp, jp, depth);
@@ -337,8 +351,9 @@ static ProtobufCMessage *shallow_without_path(const ProtobufCMessage *src, const
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     char pp[512];
-    snprintf(pp, sizeof pp, "%s%s%s", prefix, *prefix ? "." : "", f->name);
-    if (!eei_route_field_is_set(src, f) || bound_by_path(b, pp)) continue;
+    if (!eei_route_field_is_set(src, f)) continue;
+    join_field_path(pp, sizeof pp, prefix, f->name);
+    if (bound_by_path(b, pp)) continue;
     if (f->quantifier_offset)
       memcpy(EEI_QUANT_PTR(dst, f), EEI_QUANT_PTR(src, f),
              f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(size_t)
@@ -361,10 +376,10 @@ static void shallow_free(ProtobufCMessage *m, const ee_http_binding *b, const ch
   if (!m) return;
   for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED) continue;
     char pp[512];
-    snprintf(pp, sizeof pp, "%s%s%s", prefix, *prefix ? "." : "", f->name);
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
-        has_bound_inside(b, pp) && eei_route_field_is_set(m, f))
+    join_field_path(pp, sizeof pp, prefix, f->name);
+    if (has_bound_inside(b, pp) && eei_route_field_is_set(m, f))
       shallow_free(*(ProtobufCMessage **)EEI_FIELD_PTR(m, f), b, pp);
   }
   free(m);

@@ -53,10 +53,9 @@ struct eei_transport {
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t mu;
-  pthread_cond_t idle;     /* signalled when n_live drops to 0 */
+  pthread_cond_t idle;      /* signalled (while closing) when live becomes empty */
   struct eei_attempt *live; /* attempts whose done has not returned (doubly linked) */
-  size_t n_live;           /* attempts started and not yet freed */
-  bool closing;            /* destroy began: start refuses */
+  bool closing;             /* destroy began: start refuses */
 };
 
 struct eei_prepared {
@@ -103,7 +102,9 @@ static ee_code read_pem(const char *path, char **out, ee_status *st) {
   if (err || n == 0 || n > MAX_CA_FILE) {
     free(buf);
     return ee_status_set(st, EE_INVALID_ARGUMENT, "ca_file %s: %s", path,
-                         err ? "read error" : n == 0 ? "empty" : "larger than 4 MiB");
+                         err      ? "read error"
+                         : n == 0 ? "empty"
+                                  : "larger than 4 MiB");
   }
   buf[n] = '\0';
   if (!strstr(buf, "-----BEGIN CERTIFICATE-----")) {
@@ -192,7 +193,7 @@ static void grpc_destroy(eei_transport *t) {
   pthread_mutex_lock(&t->mu);
   t->closing = true;
   for (struct eei_attempt *a = t->live; a; a = a->next) grpc_call_cancel(a->call, NULL);
-  while (t->n_live) pthread_cond_wait(&t->idle, &t->mu);
+  while (t->live) pthread_cond_wait(&t->idle, &t->mu);
   pthread_mutex_unlock(&t->mu);
   stop_queue(t);
   transport_free(t);
@@ -205,8 +206,8 @@ static grpc_channel *channel_locked(eei_transport *t, const char *user_agent) {
   grpc_arg args[8];
   size_t n = 0;
   memset(args, 0, sizeof args);
-#define INT_ARG(k, v) (args[n].type = GRPC_ARG_INTEGER, args[n].key = (char *)(k), \
-                       args[n++].value.integer = (v))
+#define INT_ARG(k, v) \
+  (args[n].type = GRPC_ARG_INTEGER, args[n].key = (char *)(k), args[n++].value.integer = (v))
   size_t max = t->max_response_bytes;
   /* One byte over our limit so that a response of exactly max_response_bytes passes and
    * the check below (not grpc's) decides; grpc still stops anything larger early. */
@@ -364,10 +365,9 @@ static ee_code describe_metadata(const eei_prepared *p, const eei_header *header
     if (json_member(out, first, headers[i].name, v, strlen(v), st) != EE_OK) return st->code;
     first = false;
   }
-  if (GRPC_SLICE_LENGTH(p->params) &&
-      json_member(out, first, "x-goog-request-params",
-                  (const char *)GRPC_SLICE_START_PTR(p->params), GRPC_SLICE_LENGTH(p->params),
-                  st) != EE_OK)
+  if (GRPC_SLICE_LENGTH(p->params) && json_member(out, first, "x-goog-request-params",
+                                                  (const char *)GRPC_SLICE_START_PTR(p->params),
+                                                  GRPC_SLICE_LENGTH(p->params), st) != EE_OK)
     return st->code;
   return ee_buf_append_str(out, "}", st);
 }
@@ -413,19 +413,40 @@ static void attempt_free(eei_attempt *a) {
   free(a);
 }
 
-/* Takes a off the live list (from then on destroy no longer cancels it), frees it, and
- * only then lets destroy see one attempt fewer: destroy must not tear the queue and
- * channel down under a grpc_call_unref. */
+/* Takes a off the live list (from then on destroy no longer cancels it) and frees it.
+ * The free happens after destroy may have seen the list empty; that is safe because
+ * destroy then only shuts the queue down (a call whose batch completed adds no work to
+ * it) and joins this thread before it destroys the channel. */
 static void release(eei_transport *t, eei_attempt *a) {
   pthread_mutex_lock(&t->mu);
-  if (a->prev) a->prev->next = a->next;
-  else t->live = a->next;
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    t->live = a->next;
   if (a->next) a->next->prev = a->prev;
+  bool idle = !t->live && t->closing;
   pthread_mutex_unlock(&t->mu);
+  if (idle) pthread_cond_broadcast(&t->idle);
   attempt_free(a);
-  pthread_mutex_lock(&t->mu);
-  if (--t->n_live == 0) pthread_cond_broadcast(&t->idle);
-  pthread_mutex_unlock(&t->mu);
+}
+
+/* What grpc accepts (validate_metadata.cc), checked here because grpc logs a refusal to
+ * stderr and a transport never logs: names [0-9a-z-_.]+, values of non-binary headers
+ * printable ASCII. */
+static bool legal_name(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+          *s == '.'))
+      return false;
+  return true;
+}
+
+static bool legal_value(const char *name, size_t nl, const char *v) {
+  if (nl > 4 && memcmp(name + nl - 4, "-bin", 4) == 0) return true;
+  for (; *v; v++)
+    if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e) return false;
+  return true;
 }
 
 /* Copies the headers (bar user-agent, which grpc sends from the channel argument) into
@@ -447,19 +468,34 @@ static ee_code copy_headers(eei_attempt *a, const eei_header *h, size_t n, const
       continue;
     }
     size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
+    if (!legal_name(h[i].name) || !legal_value(h[i].name, nl, h[i].value))
+      return ee_status_set(st, EE_INVALID_ARGUMENT, "header \"%.100s\": not a legal gRPC %s",
+                           h[i].name,
+                           legal_name(h[i].name) ? "value (printable ASCII)"
+                                                 : "name (lower-case letters, digits, -_.)");
     memcpy(w, h[i].name, nl);
     memcpy(w + nl, h[i].value, vl);
     size_t off = (size_t)(w - (char *)GRPC_SLICE_START_PTR(a->header_block));
     grpc_metadata *m = &a->md[a->n_md++];
     m->key = grpc_slice_sub_no_ref(a->header_block, off, off + nl);
     m->value = grpc_slice_sub(a->header_block, off + nl, off + nl + vl);
-    if (!grpc_header_key_is_legal(m->key) ||
-        (!grpc_is_binary_header(m->key) && !grpc_header_nonbin_value_is_legal(m->value)))
-      return ee_status_set(st, EE_INVALID_ARGUMENT, "header %s: not a legal gRPC %s", h[i].name,
-                           grpc_header_key_is_legal(m->key) ? "value" : "name");
     w += nl + vl;
   }
   return EE_OK;
+}
+
+/* Why grpc refused the metadata, should it refuse something copy_headers let through. */
+static ee_code bad_metadata(const eei_attempt *a, ee_status *st) {
+  for (size_t i = 0; i < a->n_md; i++) {
+    const grpc_metadata *m = &a->md[i];
+    bool name_ok = grpc_header_key_is_legal(m->key) != 0;
+    if (name_ok && (grpc_is_binary_header(m->key) || grpc_header_nonbin_value_is_legal(m->value)))
+      continue;
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "header \"%.*s\": not a legal gRPC %s",
+                         (int)GRPC_SLICE_LENGTH(m->key), (const char *)GRPC_SLICE_START_PTR(m->key),
+                         name_ok ? "value" : "name (lower-case letters, digits, -_.)");
+  }
+  return ee_status_set(st, EE_INVALID_ARGUMENT, "grpc refused the call's metadata");
 }
 
 /* The attempt's absolute deadline on the monotonic clock, from eei_now_ms's. */
@@ -535,9 +571,9 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
     bool closing = t->closing;
     pthread_mutex_unlock(&t->mu);
     attempt_free(a);
-    return closing ? ee_status_set(st, EE_CANCELLED, "the client is shutting down")
-                   : ee_status_set(st, EE_INTERNAL, "grpc: cannot create a channel to %s",
-                                   t->target);
+    return closing
+               ? ee_status_set(st, EE_CANCELLED, "the client is shutting down")
+               : ee_status_set(st, EE_INTERNAL, "grpc: cannot create a channel to %s", t->target);
   }
   a->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq,
                                      grpc_slice_from_static_string(p->route->grpc_path), NULL,
@@ -545,7 +581,6 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
   a->next = t->live;
   if (t->live) t->live->prev = a;
   t->live = a;
-  t->n_live++;
   pthread_mutex_unlock(&t->mu);
 
   /* *out before the batch: the attempt may complete (and be freed) before we return. */
@@ -553,9 +588,13 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
   grpc_call_error ce = start_batch(a);
   if (ce == GRPC_CALL_OK) return EE_OK;
   if (out) *out = NULL;
+  if (ce == GRPC_CALL_ERROR_INVALID_METADATA)
+    bad_metadata(a, st);
+  else
+    ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s",
+                  grpc_call_error_to_string(ce));
   release(t, a);
-  return ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s",
-                       grpc_call_error_to_string(ce));
+  return st->code;
 }
 
 static void grpc_cancel(eei_transport *t, eei_attempt *a) {
@@ -614,10 +653,9 @@ static void decode_response(eei_attempt *a, eei_attempt_result *res) {
 
 /* Errors grpc reports for a connection it could not make: the request was not sent. */
 static bool never_sent(const eei_attempt *a, const char *details) {
-  static const char *const phrases[] = {"failed to connect",    "Failed to connect",
-                                        "Connection refused",   "DNS resolution failed",
-                                        "Handshake failed",     "handshake failed",
-                                        "No address added out", "name resolution"};
+  static const char *const phrases[] = {
+      "failed to connect", "Failed to connect", "Connection refused",   "DNS resolution failed",
+      "Handshake failed",  "handshake failed",  "No address added out", "name resolution"};
   if (a->status != GRPC_STATUS_UNAVAILABLE || a->initial.count || a->trailing.count) return false;
   for (size_t i = 0; i < sizeof phrases / sizeof *phrases; i++)
     if (strstr(details, phrases[i])) return true;
@@ -635,7 +673,8 @@ static void decode_error(eei_attempt *a, eei_attempt_result *res) {
   if (bin) {
     ee_route_status_from_rpc(GRPC_SLICE_START_PTR(*bin), GRPC_SLICE_LENGTH(*bin), code,
                              &res->status);
-    if (!res->status.message[0]) snprintf(res->status.message, EE_STATUS_MESSAGE_MAX, "%s", details);
+    if (!res->status.message[0])
+      snprintf(res->status.message, EE_STATUS_MESSAGE_MAX, "%s", details);
   } else if (code == EE_RESOURCE_EXHAUSTED && !a->trailing.count &&
              strstr(details, "larger than max")) {
     /* grpc's own receive limit: ours to report, and not worth a retry. */
@@ -679,6 +718,6 @@ static void *event_loop(void *arg) {
 }
 
 const eei_transport_ops eei_grpc_transport = {
-    "grpc",          grpc_create, grpc_destroy, grpc_prepare,       grpc_prepare_bytes,
-    grpc_describe,   grpc_target, grpc_start,   grpc_cancel,        grpc_prepared_free,
+    "grpc",        grpc_create, grpc_destroy, grpc_prepare, grpc_prepare_bytes,
+    grpc_describe, grpc_target, grpc_start,   grpc_cancel,  grpc_prepared_free,
 };

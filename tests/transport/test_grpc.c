@@ -2,6 +2,7 @@
  * against ee-emulator's gRPC port on loopback.
  *
  *   test_transport_grpc EMULATOR GROUP
+ *   test_transport_grpc PORT peer [CA_FILE]     (run by peer_grpc.py)
  *
  * Groups: rpcs errors faults refused deadline cancel limits describe concurrency destroy.
  * Each starts its own emulator with the flags it needs. No check depends on timing: where
@@ -18,20 +19,21 @@
 #include "emu_spawn.h"
 #include "transport.h"
 
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (!(cond)) fail(__FILE__, __LINE__, "check failed: %s", #cond);     \
+#define CHECK(cond)                                                   \
+  do {                                                                \
+    if (!(cond)) fail(__FILE__, __LINE__, "check failed: %s", #cond); \
   } while (0)
-#define CHECK_CODE(st, want)                                                             \
-  do {                                                                                   \
-    if ((st).code != (want))                                                             \
-      fail(__FILE__, __LINE__, "want %s, got %s: %s", ee_code_name(want),                \
-           ee_code_name((st).code), (st).message);                                       \
+#define CHECK_CODE(st, want)                                                                       \
+  do {                                                                                             \
+    if ((st).code != (want))                                                                       \
+      fail(__FILE__, __LINE__, "want %s, got %s: %s", ee_code_name(want), ee_code_name((st).code), \
+           (st).message);                                                                          \
   } while (0)
 
 static const char *emulator_path;
 static const eei_transport_ops *T = &eei_grpc_transport;
 static emu_proc emu;
+static const char *tls_ca_file; /* non-NULL: TLS, with these roots ("" = the system's) */
 
 static void fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
@@ -65,8 +67,11 @@ static void start_emulator(const char *const *args) {
 static eei_transport *new_transport_cfg(int port, size_t max_response, int max_depth) {
   eei_transport_config cfg = {0};
   char endpoint[128];
-  snprintf(endpoint, sizeof endpoint, "http://%s:%d", emu.grpc_host, port);
+  snprintf(endpoint, sizeof endpoint, "%s://%s:%d", tls_ca_file ? "https" : "http", emu.grpc_host,
+           port);
   cfg.endpoint = endpoint;
+  cfg.tls = tls_ca_file != NULL;
+  cfg.ca_file = tls_ca_file && tls_ca_file[0] ? tls_ca_file : NULL;
   cfg.host = emu.grpc_host;
   cfg.port = port;
   cfg.connect_timeout_ms = 5000;
@@ -78,7 +83,9 @@ static eei_transport *new_transport_cfg(int port, size_t max_response, int max_d
   return t;
 }
 
-static eei_transport *new_transport(void) { return new_transport_cfg(emu.grpc_port, 0, 0); }
+static eei_transport *new_transport(void) {
+  return new_transport_cfg(emu.grpc_port, 0, 0);
+}
 
 static const ee_route *route(const char *path) {
   const ee_route *r = ee_route_find(ee_route_table_default(), path);
@@ -101,11 +108,11 @@ static char *to_json(const ProtobufCMessage *m) {
   return b.data;
 }
 
-#define EXPORT_JSON(project, extra)                                                         \
-  "{\"project\":\"" project "\",\"description\":\"transport test\"," extra                  \
-  "\"expression\":{\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":"      \
+#define EXPORT_JSON(project, extra)                                                          \
+  "{\"project\":\"" project "\",\"description\":\"transport test\"," extra                   \
+  "\"expression\":{\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":"        \
   "\"Image.constant\",\"arguments\":{\"value\":{\"constantValue\":5}}}}},\"result\":\"0\"}," \
-  "\"fileExportOptions\":{\"fileFormat\":\"GEO_TIFF\",\"driveDestination\":{\"folder\":"    \
+  "\"fileExportOptions\":{\"fileFormat\":\"GEO_TIFF\",\"driveDestination\":{\"folder\":"     \
   "\"out\",\"filenamePrefix\":\"img\"}}}"
 
 #define EXPORT "/google.earthengine.v1.EarthEngine/ExportImage"
@@ -156,7 +163,9 @@ static void waiter_wait(waiter *w) {
   pthread_mutex_unlock(&w->mu);
 }
 
-static int64_t in_ms(int ms) { return eei_now_ms() + ms; }
+static int64_t in_ms(int ms) {
+  return eei_now_ms() + ms;
+}
 
 /* Prepares and runs one attempt; the result is in *w (waiter_init'ed by this). */
 static void run(eei_transport *t, const char *rpc, const ProtobufCMessage *req, int64_t deadline,
@@ -187,8 +196,10 @@ static ProtobufCMessage *call_json(eei_transport *t, const char *rpc, const char
   ProtobufCMessage *resp = w.resp;
   w.resp = NULL;
   waiter_destroy(&w);
-  if (st->code == EE_OK) CHECK(resp && resp->descriptor == r->response);
-  else CHECK(resp == NULL);
+  if (st->code == EE_OK)
+    CHECK(resp && resp->descriptor == r->response);
+  else
+    CHECK(resp == NULL);
   return resp;
 }
 
@@ -282,6 +293,9 @@ static void group_errors(void) {
   const eei_header ugly[] = {{"Bad Name", "v", false}};
   CHECK(T->start(t, p, ugly, 1, 0, on_done, &w, NULL, &st) == EE_INVALID_ARGUMENT);
   CHECK(strstr(st.message, "Bad Name") != NULL);
+  const eei_header ctl[] = {{"x-ok", "line\nbreak", false}};
+  CHECK(T->start(t, p, ctl, 1, 0, on_done, &w, NULL, &st) == EE_INVALID_ARGUMENT);
+  CHECK(strstr(st.message, "x-ok") != NULL && strstr(st.message, "value") != NULL);
   T->prepared_free(p);
   protobuf_c_message_free_unpacked(req, NULL);
 
@@ -299,8 +313,7 @@ static void group_errors(void) {
   waiter_destroy(&w);
   T->prepared_free(p);
   /* Bytes that are not the request: the service says so. */
-  CHECK(T->prepare_bytes(t, route(EXPORT), (const uint8_t *)"\xff\xff", 2, NULL, &p, &st) ==
-        EE_OK);
+  CHECK(T->prepare_bytes(t, route(EXPORT), (const uint8_t *)"\xff\xff", 2, NULL, &p, &st) == EE_OK);
   waiter_init(&w);
   CHECK(T->start(t, p, headers, N_HEADERS, 0, on_done, &w, NULL, &st) == EE_OK);
   waiter_wait(&w);
@@ -469,7 +482,8 @@ static void group_describe(void) {
   char *msg = to_json(req);
   char want[4096];
   snprintf(want, sizeof want,
-           "{\"transport\":\"grpc\",\"method\":\"" EXPORT "\",\"metadata\":{"
+           "{\"transport\":\"grpc\",\"method\":\"" EXPORT
+           "\",\"metadata\":{"
            "\"authorization\":\"REDACTED\",\"x-goog-api-client\":\"gl-c/11 ee-c/0.1.0\","
            "\"x-goog-user-project\":\"quota-proj\",\"user-agent\":\"eetest/1.0 ee-c/0.1.0\","
            "\"x-goog-request-params\":\"project=projects%%2Fp1\"},\"message\":%s}",
@@ -477,6 +491,21 @@ static void group_describe(void) {
   if (strcmp(out.data, want) != 0)
     fail(__FILE__, __LINE__, "describe:\n got %s\nwant %s", out.data, want);
   CHECK(!strstr(out.data, "s3cret"));
+  /* prepare_bytes describes the same call: the bytes decoded, the caller's params. */
+  size_t len = protobuf_c_message_get_packed_size(req);
+  uint8_t *bytes = malloc(len);
+  protobuf_c_message_pack(req, bytes);
+  eei_prepared *pb;
+  CHECK(T->prepare_bytes(t, route(EXPORT), bytes, len, "project=projects%2Fp1", &pb, &st) == EE_OK);
+  free(bytes);
+  ee_buf_reset(&out);
+  CHECK(T->describe(pb, headers, N_HEADERS, &out, &st) == EE_OK);
+  CHECK(strcmp(out.data, want) == 0);
+  T->prepared_free(pb);
+  /* Bytes that are no request cannot be described. */
+  CHECK(T->prepare_bytes(t, route(EXPORT), (const uint8_t *)"\xff", 1, NULL, &pb, &st) == EE_OK);
+  CHECK(T->describe(pb, headers, N_HEADERS, &out, &st) == EE_INVALID_ARGUMENT);
+  T->prepared_free(pb);
   const char *method = NULL;
   char target[128];
   snprintf(target, sizeof target, "%s:%d" EXPORT, emu.grpc_host, emu.grpc_port);
@@ -506,15 +535,16 @@ static void *worker(void *arg) {
     waiter w;
     waiter_init(&w);
     ee_status st;
-    if (T->start(wa->t, wa->p, headers, N_HEADERS, in_ms(60000), on_done, &w, NULL, &st) !=
-        EE_OK) {
+    if (T->start(wa->t, wa->p, headers, N_HEADERS, in_ms(60000), on_done, &w, NULL, &st) != EE_OK) {
       fprintf(stderr, "start: %s\n", st.message);
       waiter_destroy(&w);
       continue;
     }
     waiter_wait(&w);
-    if (w.calls == 1 && w.st.code == EE_OK && w.resp) wa->ok++;
-    else fprintf(stderr, "attempt: %s: %s\n", ee_code_name(w.st.code), w.st.message);
+    if (w.calls == 1 && w.st.code == EE_OK && w.resp)
+      wa->ok++;
+    else
+      fprintf(stderr, "attempt: %s: %s\n", ee_code_name(w.st.code), w.st.message);
     waiter_destroy(&w);
   }
   return NULL;
@@ -587,22 +617,62 @@ static void group_destroy(void) {
   CHECK(emu_stop(&emu) == 0);
 }
 
+/* Against a server we did not write (peer_grpc.py, Python grpcio): one export and two
+ * failing Gets, printed for the script to compare with what it received and sent. With a
+ * CA file the server speaks TLS; then a transport trusting only the system's roots must
+ * fail the handshake, with the request certainly not sent. */
+static void group_peer(int port, const char *ca_file) {
+  snprintf(emu.grpc_host, sizeof emu.grpc_host, "127.0.0.1");
+  tls_ca_file = ca_file;
+  eei_transport *t = new_transport_cfg(port, 0, 0);
+  ee_status st;
+  Google__Longrunning__Operation *op =
+      export_one(t, EXPORT_JSON("projects/p1", "\"requestId\":\"r-1\",\"priority\":7,"));
+  printf("export %s\n", op->name);
+  protobuf_c_message_free_unpacked(&op->base, NULL);
+  CHECK(!call_json(t, GET, "{\"name\":\"projects/p1/operations/missing\"}", &st));
+  printf("error %s|%s|%s|%s|%lld\n", ee_code_name(st.code), st.message, st.reason, st.domain,
+         (long long)st.retry_delay_ms);
+  size_t pos = 0;
+  const char *k, *v;
+  while (ee_status_metadata_next(&st, &pos, &k, &v)) printf("meta %s=%s\n", k, v);
+  /* A status without details: grpc's message as it came. */
+  CHECK(!call_json(t, GET, "{\"name\":\"projects/p1/operations/plain\"}", &st));
+  printf("plain %s|%s|%s\n", ee_code_name(st.code), st.message, st.reason);
+  T->destroy(t);
+  if (!ca_file) return;
+  tls_ca_file = ""; /* the system's roots do not know the test's CA */
+  t = new_transport_cfg(port, 0, 0);
+  ProtobufCMessage *req = from_json(route(EXPORT)->request, EXPORT_JSON("projects/p1", ""));
+  waiter w;
+  run(t, EXPORT, req, in_ms(30000), &w);
+  printf("untrusted %s sent=%d\n", ee_code_name(w.st.code), w.sent);
+  if (w.sent) fprintf(stderr, "untrusted: %s\n", w.st.message);
+  waiter_destroy(&w);
+  protobuf_c_message_free_unpacked(req, NULL);
+  T->destroy(t);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
 } groups[] = {
-    {"rpcs", group_rpcs},         {"errors", group_errors},       {"faults", group_faults},
-    {"refused", group_refused},   {"deadline", group_deadline},   {"cancel", group_cancel},
-    {"limits", group_limits},     {"describe", group_describe},   {"concurrency", group_concurrency},
+    {"rpcs", group_rpcs},       {"errors", group_errors},     {"faults", group_faults},
+    {"refused", group_refused}, {"deadline", group_deadline}, {"cancel", group_cancel},
+    {"limits", group_limits},   {"describe", group_describe}, {"concurrency", group_concurrency},
     {"destroy", group_destroy},
 };
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
+  if (argc != 3 && !(argc == 4 && strcmp(argv[2], "peer") == 0)) {
     fprintf(stderr, "usage: %s EMULATOR GROUP\n", argv[0]);
     return 2;
   }
   emulator_path = argv[1];
+  if (strcmp(argv[2], "peer") == 0) { /* argv[1] is the peer's port, argv[3] its CA */
+    group_peer(atoi(argv[1]), argc > 3 ? argv[3] : NULL);
+    return 0;
+  }
   for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
     if (strcmp(argv[2], groups[i].name) != 0) continue;
     groups[i].fn();

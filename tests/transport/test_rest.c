@@ -232,7 +232,8 @@ static eei_attempt_result get_op(eei_transport *t, const char *name, int64_t dea
 }
 
 /* The OperationMetadata inside op->metadata, or NULL. */
-static Google__Earthengine__V1__OperationMetadata *metadata_of(const Google__Longrunning__Operation *op) {
+static Google__Earthengine__V1__OperationMetadata *metadata_of(
+    const Google__Longrunning__Operation *op) {
   if (!op->metadata || !strstr(op->metadata->type_url, "OperationMetadata")) return NULL;
   ProtobufCMessage *m = NULL;
   ee_status st;
@@ -361,8 +362,7 @@ static void test_describe(void) {
   eei_prepared *p = NULL;
   CHECK(R->prepare(t, route(GET_RPC), &g.base, &p, &st) == EE_OK, "prepare get: %s", st.message);
   const char *method = NULL;
-  CHECK(strcmp(R->target(p, &method),
-               "GET http://127.0.0.1:1/v1/projects/p/operations/a%20b") == 0,
+  CHECK(strcmp(R->target(p, &method), "GET http://127.0.0.1:1/v1/projects/p/operations/a%20b") == 0,
         "target %s", R->target(p, NULL));
   CHECK(method && strcmp(method, "GET") == 0, "method");
   ee_buf out = EE_BUF_INIT;
@@ -382,8 +382,14 @@ static void test_describe(void) {
   eei_header h[] = {{"authorization", "Bearer sec\"ret", true},
                     {"x-goog-user-project", "quota \"q\"", false}};
   CHECK(R->describe(p, h, 2, &out, &st) == EE_OK, "describe export: %s", st.message);
+  /* Body "*": every field but the path's (project), in the JSON codec's form. */
   ee_buf body = EE_BUF_INIT;
+  Google__Earthengine__V1__ExportImageRequest *er =
+      (Google__Earthengine__V1__ExportImageRequest *)req;
+  char *project = er->project;
+  er->project = "";
   ee_json_encode(req, NULL, &body, &st);
+  er->project = project;
   ee_buf want2 = EE_BUF_INIT;
   ee_buf_printf(&want2, &st,
                 "{\"transport\":\"rest\",\"method\":\"POST\",\"url\":\"http://127.0.0.1:1/v1/"
@@ -434,9 +440,10 @@ static void test_invalid(void) {
         "bad path value");
   CHECK(strstr(st.message, "name") != NULL, "names the field: %s", st.message);
   const uint8_t junk[] = {0x0a, 0x40, 'x'};
-  CHECK(R->prepare_bytes(t, route(GET_RPC), junk, sizeof junk, "", &p, &st) ==
-                EE_INVALID_ARGUMENT && !p,
-        "bad bytes: %s", st.message);
+  CHECK(
+      R->prepare_bytes(t, route(GET_RPC), junk, sizeof junk, "", &p, &st) == EE_INVALID_ARGUMENT &&
+          !p,
+      "bad bytes: %s", st.message);
   CHECK(R->prepare(t, route(LIST_RPC), &g.base, &p, &st) == EE_INVALID_ARGUMENT && !p,
         "wrong request type: %s", st.message);
 
@@ -499,12 +506,12 @@ static void test_deadline(void) {
   eei_transport_config c = config_for(s.endpoint, s.port);
   eei_transport *t = transport_new(&c);
   int64_t t0 = eei_now_ms();
-  eei_attempt_result r = get_op(t, "projects/p/operations/x", t0 + 200);
+  eei_attempt_result r = get_op(t, "projects/p/operations/x", t0 + 500);
   int64_t took = eei_now_ms() - t0;
   CHECK(r.status.code == EE_DEADLINE_EXCEEDED, "deadline: %s %s", ee_code_name(r.status.code),
         r.status.message);
   CHECK(took < 2900, "ended by the deadline, not the answer (%lld ms)", (long long)took);
-  CHECK(r.sent, "the request went out");
+  /* r.sent depends on whether the request got out before the deadline: not checked. */
   r = get_op(t, "projects/p/operations/x", eei_now_ms() - 1);
   CHECK(r.status.code == EE_DEADLINE_EXCEEDED && !r.sent, "past deadline: %s sent=%d",
         ee_code_name(r.status.code), r.sent);
@@ -597,8 +604,7 @@ static void test_cancel(void) {
 
   /* destroy with 40 calls running: each done runs once, CANCELLED. */
   racer rc = {0};
-  for (int i = 0; i < 40; i++)
-    R->start(t, p, DEFAULT_HEADERS, 3, 0, race_done, &rc, NULL, &st);
+  for (int i = 0; i < 40; i++) R->start(t, p, DEFAULT_HEADERS, 3, 0, race_done, &rc, NULL, &st);
   sleep_us(100000);
   R->destroy(t);
   CHECK(rc.dones == 40 && rc.cancelled == 40, "destroy ends all: %d done, %d cancelled",
@@ -610,6 +616,8 @@ static void test_cancel(void) {
    * not run, as the client core does. */
   c = config_for(fast.endpoint, fast.port);
   t = transport_new(&c);
+  char *name = export_one(t);
+  g.name = name;
   R->prepare(t, route(GET_RPC), &g.base, &p, &st);
   racer rc2 = {0};
   race_ctx *ctx = calloc(RACE_N, sizeof *ctx);
@@ -636,6 +644,7 @@ static void test_cancel(void) {
   CHECK(rc2.other == 0, "only OK or CANCELLED: %d other", (int)rc2.other);
   printf("cancel race: %d OK, %d CANCELLED\n", (int)rc2.ok, (int)rc2.cancelled);
   free(ctx);
+  free(name);
   R->destroy(t);
   R->prepared_free(p);
   rest_proc_stop(&slow.proc);

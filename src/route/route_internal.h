@@ -1,6 +1,6 @@
 /* Internal helpers shared by the files of the route layer (not installed). */
-#ifndef EE_ROUTE_INTERNAL_H
-#define EE_ROUTE_INTERNAL_H
+#ifndef EEI_ROUTE_INTERNAL_H
+#define EEI_ROUTE_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 #include "ee/buf.h"
 #include "ee/route.h"
 #include "ee/status.h"
+#include "json_rules.h" /* the json layer's shared rules: numbers, base64, UTF-8, presence */
 
 /* True when every '%' in s is followed by two hex digits. */
 bool eei_route_pct_valid(const char *s, size_t n);
@@ -22,11 +23,6 @@ int eei_route_pct_decode(const char *s, size_t n, bool keep_slash, char *out, si
 
 /* Appends s percent-encoded: every byte but [-_.~0-9a-zA-Z] (and '/' when keep_slash). */
 ee_code eei_route_pct_encode(ee_buf *b, const char *s, size_t n, bool keep_slash, ee_status *st);
-
-/* True when s is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
-bool eei_route_utf8_valid(const char *s, size_t n);
-
-#endif
 
 /* ---- table.c ---- */
 
@@ -87,9 +83,6 @@ ProtobufCMessage *eei_route_new_message(const ProtobufCMessageDescriptor *d, Pro
 void *eei_route_alloc(ProtobufCAllocator *a, size_t n);
 void eei_route_dealloc(ProtobufCAllocator *a, void *p);
 
-/* Bytes a field's value storage takes (singular), for shallow copies. */
-size_t eei_route_field_size(const ProtobufCFieldDescriptor *f);
-
 /* ---- to_http.c ---- */
 
 /* Appends the JSON of one field's value (a message's object, a list, a scalar), as the
@@ -97,3 +90,5 @@ size_t eei_route_field_size(const ProtobufCFieldDescriptor *f);
 ee_code eei_route_encode_field(const ee_route_table *table, const ProtobufCMessage *m,
                                const ProtobufCFieldDescriptor *f,
                                const ee_json_encode_options *json_opts, ee_buf *out, ee_status *st);
+
+#endif

@@ -667,6 +667,7 @@ static void test_errors(void) {
 }
 
 int main(int argc, char **argv) {
+  rt_test_table(); /* the test protos' JSON names, before any encode or decode */
   static const struct {
     const char *name;
     void (*fn)(void);
@@ -683,6 +684,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: test_routes [grammar|match|to_http|from_http|done_when|errors]\n");
     return 2;
   }
-  printf("%d checks, %d failures\n", rt_checks, rt_failures);
-  return rt_failures ? 1 : 0;
+  return check_report("test_routes");
 }

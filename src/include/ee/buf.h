@@ -35,8 +35,8 @@ void ee_buf_free(ee_buf *b);
 /* Empties the buffer but keeps its storage for reuse. */
 void ee_buf_reset(ee_buf *b);
 
-/* Makes room for n more bytes. EE_RESOURCE_EXHAUSTED past the limit, EE_INTERNAL when
- * out of memory; the buffer is unchanged on failure. */
+/* Makes room for n more bytes. EE_RESOURCE_EXHAUSTED past the limit and when out of
+ * memory (the message says which; see status.h); the buffer is unchanged on failure. */
 ee_code ee_buf_reserve(ee_buf *b, size_t n, ee_status *st);
 
 ee_code ee_buf_append(ee_buf *b, const void *data, size_t n, ee_status *st);

@@ -5,9 +5,12 @@
  * encoder writes straight from it; there is no intermediate DOM. The mapping is the
  * proto3 JSON mapping (TRANSCODING.md), including every well-known type.
  *
- * Field names: protobuf-c descriptors carry no json_name, so the codec derives it with
- * protoc's rule (drop each '_', upper-case the letter after it). Protos that set a custom
- * json_name option are not supported by this derivation.
+ * Field names: protobuf-c descriptors carry no json_name, so the codec takes protoc's
+ * json_name (a custom `json_name` option included) from the tables protoc-gen-ee-routes
+ * generates: the table of every message in proto/ always, and the tables of other protos
+ * once added with ee_json_add_names. Fields of messages no table lists get protoc's
+ * default rule (ee_json_name: drop each '_', upper-case the letter after it). Input
+ * accepts the json_name and the proto name, as json_format does.
  *
  * Errors: every failure returns a non-OK ee_code and fills the ee_status with
  *   "<json path>: <reason> (byte <offset>)"
@@ -137,6 +140,17 @@ ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options
  * NULL. json need not be NUL-terminated. */
 ee_code ee_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
                        const ee_json_decode_options *opts, ProtobufCMessage **out, ee_status *st);
+
+struct ee_route_table; /* ee/route.h */
+
+/* Makes the codec use the JSON names of a table protoc-gen-ee-routes wrote for protos
+ * outside proto/ (table->messages: protoc's json_name of every field, custom json_name
+ * options included). Call it before the first encode or decode of those types: names are
+ * read once per type. Adding a table twice is harmless. Thread-safe. The table must
+ * outlive every later encode and decode (generated tables are static). Errors:
+ * EE_FAILED_PRECONDITION when one of its types was already encoded or decoded under
+ * other names. */
+ee_code ee_json_add_names(const struct ee_route_table *table, ee_status *st);
 
 /* The lowerCamelCase JSON name protoc would give a field name, written into out
  * (truncated to out_size). Returns the full length. */

@@ -3,7 +3,23 @@
  * An ee_status carries a google.rpc.Code value, a message that says what went wrong
  * (naming the field, flag or JSON path where there is one) and, when known, the HTTP
  * status and the google.rpc.ErrorInfo reason and domain. It owns no heap memory: it is
- * plain data, safe to copy, and needs no free function. */
+ * plain data, safe to copy, and needs no free function.
+ *
+ * The contract every fallible ee_ function keeps:
+ *  - it returns an ee_code, EE_OK on success, and fills the ee_status it is given with
+ *    the same code and a message (an OK status has an empty message);
+ *  - the ee_status * may be NULL: the function then does the same work and returns the
+ *    same code, and only the message is lost. Functions whose result IS a status
+ *    (ee_route_error_decode, ee_route_status_from_rpc) accept a NULL out likewise.
+ *
+ * Codes for running out of something:
+ *  - EE_RESOURCE_EXHAUSTED: malloc failed ("out of memory ..."), or a size limit the
+ *    caller set was reached (an ee_buf's limit, max_input, an arena's limit: "... exceeds
+ *    the N-byte limit"), as gRPC reports a message past its size limit. The message says
+ *    which; both mean "this call with these resources cannot complete", never bad input.
+ *  - A limit on what a peer sent us (a request path too long for ee_route_from_http) is
+ *    the peer's error: EE_INVALID_ARGUMENT, with the HTTP status saying which limit.
+ *  - EE_INTERNAL is kept for broken invariants (a bug), never for resource shortage. */
 #ifndef EE_STATUS_H
 #define EE_STATUS_H
 
@@ -58,7 +74,7 @@ ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 /* Puts "prefix: " in front of the current message (for adding context on the way
- * up, e.g. a file name). Returns st->code. Accepts NULL. */
+ * up, e.g. a file name). Returns st->code; EE_OK for a NULL st (whose code is unknown). */
 ee_code ee_status_prefix(ee_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The canonical name ("NOT_FOUND"); "UNKNOWN" for values outside google.rpc.Code. */

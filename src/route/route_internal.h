@@ -44,7 +44,8 @@ const ProtobufCFieldDescriptor *eei_route_field_lookup(const ee_route_table *tab
 
 bool eei_route_is_oneof(const ProtobufCFieldDescriptor *f);
 
-/* True when the field holds a non-default value (repeated: non-empty; oneof: selected). */
+/* True when the field holds a value: the codec's presence rule (eei_field_is_set), so a
+ * field is a path or query value exactly when the JSON body would print it. */
 bool eei_route_field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 
 /* Well-known message types with a scalar JSON form that can travel in a path or query:
@@ -53,8 +54,10 @@ bool eei_route_is_scalar_wkt(const ProtobufCMessageDescriptor *d);
 bool eei_route_is_wrapper(const ProtobufCMessageDescriptor *d);
 
 /* Appends the text form of element i of a primitive field (i ignored when singular):
- * strings as-is, integers in decimal, bool "true"/"false", enums by name, floats
- * shortest-round-trip with NaN/Infinity/-Infinity, bytes as standard base64. */
+ * strings as-is, integers in decimal, bool "true"/"false", enums by name, doubles and
+ * floats exactly as the JSON body prints them (eei_format_double/float: "100.0",
+ * "1e+21"; NaN/Infinity/-Infinity), bytes as standard padded base64. The text never
+ * depends on the locale. */
 ee_code eei_route_value_text(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t i,
                              ee_buf *out, ee_status *st);
 

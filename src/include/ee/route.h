@@ -184,7 +184,9 @@ void ee_http_request_free(ee_http_request *r);
  * variables percent-encode all but [-_.~0-9a-zA-Z], multi-segment ones keep '/'; '.' and
  * '..' segment values are refused); builds the query from the set fields not bound by
  * the path or body (dotted lowerCamelCase names, repeated keys, enums by name, sorted by
- * name for determinism); writes the JSON body per the binding's body rule.
+ * name for determinism; doubles and floats spelled as the JSON body spells them, e.g.
+ * 100.0 and 1e+21, as Google's Python clients send them, whatever the C locale); writes
+ * the JSON body per the binding's body rule.
  * A value that breaks its pattern, an unset path field, or a field that cannot be a
  * query parameter (map, repeated message) is EE_INVALID_ARGUMENT naming the field,
  * value and pattern; nothing is sent. With body "f", an unset message f is sent as {}

@@ -26,6 +26,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "ee/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -64,32 +66,33 @@ typedef struct ee_status {
 } ee_status;
 
 /* Resets *st to OK with empty strings. Accepts NULL. */
-void ee_status_clear(ee_status *st);
+EE_API void ee_status_clear(ee_status *st);
 
 /* Sets code and a printf-formatted message; returns code so callers can
  * `return ee_status_set(st, EE_INVALID_ARGUMENT, "...")`. Accepts a NULL st. */
-ee_code ee_status_set(ee_status *st, ee_code code, const char *fmt, ...)
+EE_API ee_code ee_status_set(ee_status *st, ee_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap)
+EE_API ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 /* Puts "prefix: " in front of the current message (for adding context on the way
  * up, e.g. a file name). Returns st->code; EE_OK for a NULL st (whose code is unknown). */
-ee_code ee_status_prefix(ee_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+EE_API ee_code ee_status_prefix(ee_status *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The canonical name ("NOT_FOUND"); "UNKNOWN" for values outside google.rpc.Code. */
-const char *ee_code_name(ee_code code);
+EE_API const char *ee_code_name(ee_code code);
 
 /* Parses a canonical name; returns 0 and sets *out, or -1 when unknown. */
-int ee_code_from_name(const char *name, ee_code *out);
+EE_API int ee_code_from_name(const char *name, ee_code *out);
 
 /* HTTP status for a code (TRANSCODING.md's table), and the code an HTTP status means
  * when no error body says otherwise. */
-int ee_code_to_http(ee_code code);
-ee_code ee_code_from_http(int http_status);
+EE_API int ee_code_to_http(ee_code code);
+EE_API ee_code ee_code_from_http(int http_status);
 
 /* The library's version string, e.g. "0.1.0". Static storage. */
-const char *ee_version(void);
+EE_API const char *ee_version(void);
 
 #ifdef __cplusplus
 }

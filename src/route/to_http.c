@@ -234,7 +234,7 @@ static ee_code add_param(qctx *q, const char *name, ee_buf *value) {
   if (q->n == q->cap) {
     size_t cap = q->cap ? 2 * q->cap : 16;
     qparam *p = realloc(q->params, cap * sizeof *p);
-    if (!p) return ee_status_set(q->st, EE_INTERNAL, "out of memory");
+    if (!p) return ee_status_set(q->st, EE_RESOURCE_EXHAUSTED, "out of memory");
     q->params = p;
     q->cap = cap;
   }
@@ -242,7 +242,7 @@ static ee_code add_param(qctx *q, const char *name, ee_buf *value) {
   if (!nm || !val) {
     free(nm);
     free(val);
-    return ee_status_set(q->st, EE_INTERNAL, "out of memory");
+    return ee_status_set(q->st, EE_RESOURCE_EXHAUSTED, "out of memory");
   }
   q->params[q->n] = (qparam){nm, val, q->n};
   q->n++;
@@ -355,12 +355,8 @@ static ProtobufCMessage *shallow_without_path(const ProtobufCMessage *src, const
     join_field_path(pp, sizeof pp, prefix, f->name);
     if (bound_by_path(b, pp)) continue;
     if (f->quantifier_offset)
-      memcpy(EEI_QUANT_PTR(dst, f), EEI_QUANT_PTR(src, f),
-             f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(size_t)
-             : eei_route_is_oneof(f)               ? sizeof(uint32_t)
-                                                   : sizeof(protobuf_c_boolean));
-    size_t sz = f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : eei_route_field_size(f);
-    memcpy(EEI_FIELD_PTR(dst, f), EEI_FIELD_PTR(src, f), sz);
+      memcpy(EEI_QUANT_PTR(dst, f), EEI_QUANT_PTR(src, f), eei_quantifier_size(f));
+    memcpy(EEI_FIELD_PTR(dst, f), EEI_FIELD_PTR(src, f), eei_field_storage_size(f));
     if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
         has_bound_inside(b, pp)) {
       ProtobufCMessage *sub =
@@ -417,15 +413,11 @@ ee_code eei_route_encode_field(const ee_route_table *table, const ProtobufCMessa
     return ee_json_encode(*(ProtobufCMessage *const *)EEI_FIELD_PTR(m, f), json_opts, out, st);
   /* Any other field: encode a message holding only f (borrowed), and cut out its value. */
   ProtobufCMessage *only = eei_route_new_message(m->descriptor, NULL);
-  if (!only) return ee_status_set(st, EE_INTERNAL, "out of memory");
+  if (!only) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
   if (eei_route_field_is_set(m, f)) {
     if (f->quantifier_offset)
-      memcpy(EEI_QUANT_PTR(only, f), EEI_QUANT_PTR(m, f),
-             f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(size_t)
-             : eei_route_is_oneof(f)               ? sizeof(uint32_t)
-                                                   : sizeof(protobuf_c_boolean));
-    memcpy(EEI_FIELD_PTR(only, f), EEI_FIELD_PTR(m, f),
-           f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : eei_route_field_size(f));
+      memcpy(EEI_QUANT_PTR(only, f), EEI_QUANT_PTR(m, f), eei_quantifier_size(f));
+    memcpy(EEI_FIELD_PTR(only, f), EEI_FIELD_PTR(m, f), eei_field_storage_size(f));
   }
   o.emit_defaults = false;
   o.indent = 0;
@@ -464,7 +456,7 @@ static ee_code build_body(const ee_route *route, const ee_http_binding *b,
                           ee_buf *out, ee_status *st) {
   if (strcmp(b->body, "*") == 0) {
     ProtobufCMessage *copy = shallow_without_path(req, b, "");
-    if (!copy) return ee_status_set(st, EE_INTERNAL, "out of memory");
+    if (!copy) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
     ee_code rc = ee_json_encode(copy, json_opts, out, st);
     shallow_free(copy, b, "");
     return rc;

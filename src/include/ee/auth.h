@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "ee/buf.h"
+#include "ee/export.h"
 #include "ee/status.h"
 
 #ifdef __cplusplus
@@ -64,60 +65,61 @@ typedef struct ee_token_source ee_token_source;
 
 /* A fixed token, used as is (it cannot be refreshed: a forced refresh returns it
  * again). The text is copied. */
-ee_code ee_token_source_fixed(const char *token, ee_token_source **out, ee_status *st);
+EE_API ee_code ee_token_source_fixed(const char *token, ee_token_source **out, ee_status *st);
 
 /* EE_ACCESS_TOKEN, read now (a fixed token). EE_FAILED_PRECONDITION when unset. */
-ee_code ee_token_source_from_env(ee_token_source **out, ee_status *st);
+EE_API ee_code ee_token_source_from_env(ee_token_source **out, ee_status *st);
 
 /* A JSON key file: "type":"service_account" (client_email, private_key, optional
  * private_key_id and token_uri) or "type":"authorized_user" (client_id, client_secret,
  * refresh_token, optional token_uri defaulting to EE_GOOGLE_TOKEN_URI). The file is read
  * and the private key parsed now; tokens are fetched when first asked for. */
-ee_code ee_token_source_from_file(const char *path, const char *scopes, ee_token_source **out,
-                                  ee_status *st);
+EE_API ee_code ee_token_source_from_file(const char *path, const char *scopes,
+                                         ee_token_source **out, ee_status *st);
 
 /* The same from JSON text in memory; name is what error messages call it. */
-ee_code ee_token_source_from_json(const char *json, size_t len, const char *name,
-                                  const char *scopes, ee_token_source **out, ee_status *st);
+EE_API ee_code ee_token_source_from_json(const char *json, size_t len, const char *name,
+                                         const char *scopes, ee_token_source **out, ee_status *st);
 
 /* The metadata server: GET http://HOST/computeMetadata/v1/instance/service-accounts/
  * default/token?scopes=… with Metadata-Flavor: Google, HOST = $GCE_METADATA_HOST (read
  * now) or metadata.google.internal. Nothing is fetched yet. */
-ee_code ee_token_source_metadata(const char *scopes, ee_token_source **out, ee_status *st);
+EE_API ee_code ee_token_source_metadata(const char *scopes, ee_token_source **out, ee_status *st);
 
 /* Application Default Credentials, in the order above. */
-ee_code ee_token_source_adc(const char *scopes, ee_token_source **out, ee_status *st);
+EE_API ee_code ee_token_source_adc(const char *scopes, ee_token_source **out, ee_status *st);
 
 /* Whether ADC has a source other than a guess at the metadata server: true when
  * GOOGLE_APPLICATION_CREDENTIALS is set, the well-known file exists, or GCE_METADATA_HOST
  * is set. (ee_client_options_from_env uses this so that programs with no credentials at
  * all, such as tests against ee-emulator, do not try a metadata server.) */
-bool ee_adc_available(void);
+EE_API bool ee_adc_available(void);
 
 /* Appends a valid access token (no "Bearer " prefix) to *token, fetching one when none
  * is cached or the cached one is about to expire. force_refresh: the service rejected
  * the cached token; fetch a new one unless another thread already replaced it while this
  * one was waiting. Thread-safe. */
-ee_code ee_token_source_token(ee_token_source *s, bool force_refresh, ee_buf *token, ee_status *st);
+EE_API ee_code ee_token_source_token(ee_token_source *s, bool force_refresh, ee_buf *token,
+                                     ee_status *st);
 
 /* The same, with the ee_token_fn signature (ee/client.h), user = the source. */
-ee_code ee_token_source_fn(void *user, bool force_refresh, ee_buf *token, ee_status *st);
+EE_API ee_code ee_token_source_fn(void *user, bool force_refresh, ee_buf *token, ee_status *st);
 
 /* The key file's quota_project_id, or NULL. Valid while the source lives. */
-const char *ee_token_source_quota_project(const ee_token_source *s);
+EE_API const char *ee_token_source_quota_project(const ee_token_source *s);
 
 /* What kind of source this is: "fixed", "service_account", "authorized_user" or
  * "metadata". Static storage. */
-const char *ee_token_source_kind(const ee_token_source *s);
+EE_API const char *ee_token_source_kind(const ee_token_source *s);
 
 /* Tokens fetched from an endpoint so far (not counting cache hits). */
-uint64_t ee_token_source_fetches(const ee_token_source *s);
+EE_API uint64_t ee_token_source_fetches(const ee_token_source *s);
 
 /* Takes one more reference; returns s. */
-ee_token_source *ee_token_source_ref(ee_token_source *s);
+EE_API ee_token_source *ee_token_source_ref(ee_token_source *s);
 
 /* Drops a reference; the last one wipes every secret and frees. Accepts NULL. */
-void ee_token_source_free(ee_token_source *s);
+EE_API void ee_token_source_free(ee_token_source *s);
 
 #ifdef __cplusplus
 }

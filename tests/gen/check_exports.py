@@ -37,7 +37,8 @@ def public_functions(src):
         # "[EE_API] <return type> ee_name(", the type being words and '*'.
         for stmt in re.split(r"[;{}]", text):
             m = re.match(r"\s*(EE_API\s+)?(?:const\s+|struct\s+)?\w+[\s*]+(ee_\w+)\s*\(", stmt)
-            if not m:
+            # A function-pointer typedef ("typedef ee_code (*fn)(...)") is no declaration.
+            if not m or re.match(r"\s*typedef\b", stmt):
                 continue
             if m.group(1):
                 names.add(m.group(2))

@@ -165,7 +165,7 @@ static void apply_defaults(ee_client_options *o) {
 static ee_code copy_strings(ee_client *c, const endpoint_parts *ep, ee_status *st) {
   ee_client_options *o = &c->opts;
   strpool pool = {0};
-  size_t off[8];
+  size_t off[8] = {0};
   const char *src[7] = {o->endpoint,   o->project, o->quota_project, o->access_token, o->ca_file,
                         o->user_agent, NULL};
   ee_code rc = EE_OK;

@@ -4,7 +4,9 @@
  *
  * The same walk notices the input protobuf-c 1.4.1 parses wrongly (wire_internal.h): at
  * any level, a singular message field or a oneof occurring more than once, or a map key
- * occurring twice in one map. Such input is rewritten by eei_wire_canonicalize
+ * occurring twice in one map, or a known field with a wire type its type cannot have (python
+ * keeps it as an unknown field; protobuf-c refuses it, or for a bool reads garbage). Such
+ * input is rewritten by eei_wire_canonicalize
  * (wire_canon.c) before protobuf-c sees it. Canonical input, what every serializer
  * writes, is handed to protobuf-c untouched: the check costs a bit test per message
  * field, a small search per oneof member and one key record per map entry. */
@@ -72,7 +74,7 @@ bool eei_wire_is_map_field(const ProtobufCMessageDescriptor *parent,
   return strcmp(s, "Entry") == 0;
 }
 
-/* The wire type a map key of this type travels with. */
+/* The wire type a value of this type travels with. */
 static int key_wire_type(ProtobufCType t) {
   switch (t) {
     case PROTOBUF_C_TYPE_FIXED32:
@@ -86,6 +88,11 @@ static int key_wire_type(ProtobufCType t) {
     case PROTOBUF_C_TYPE_MESSAGE: return 2;
     default: return 0;
   }
+}
+
+bool eei_wire_type_fits(const ProtobufCFieldDescriptor *fd, int wt) {
+  int natural = key_wire_type(fd->type);
+  return wt == natural || (wt == 2 && fd->label == PROTOBUF_C_LABEL_REPEATED); /* packed */
 }
 
 void eei_wire_set_key(const ProtobufCMessageDescriptor *entry, int wt, uint64_t v, const uint8_t *s,
@@ -205,26 +212,31 @@ static int key_rec_cmp(const void *a, const void *b) {
   return eei_wire_key_cmp(&x->key, &y->key);
 }
 
-/* Do two entries of one map field of desc share a key? Few keys: every pair; many: sorted. */
-static bool keys_repeat(const ProtobufCMessageDescriptor *desc, key_rec *k, size_t n) {
-  int dup = -1;
+/* Do two entries of one map field share a key? Few keys: every pair; many: sorted. */
+static bool keys_repeat(key_rec *k, size_t n) {
   if (n <= 16) {
-    for (size_t i = 1; i < n && dup < 0; i++)
-      for (size_t j = 0; j < i; j++)
-        if (k[i].field == k[j].field && eei_wire_key_cmp(&k[i].key, &k[j].key) == 0) {
-          dup = (int)k[i].field;
-          break;
-        }
-  } else {
-    qsort(k, n, sizeof *k, key_rec_cmp);
     for (size_t i = 1; i < n; i++)
-      if (key_rec_cmp(&k[i - 1], &k[i]) == 0) {
-        dup = (int)k[i].field;
-        break;
-      }
+      for (size_t j = 0; j < i; j++)
+        if (k[i].field == k[j].field && eei_wire_key_cmp(&k[i].key, &k[j].key) == 0) return true;
+    return false;
   }
-  /* Entry-like repeated fields were recorded; only a real map field dedups its keys. */
-  return dup >= 0 && eei_wire_is_map_field(desc, &desc->fields[dup]);
+  qsort(k, n, sizeof *k, key_rec_cmp);
+  for (size_t i = 1; i < n; i++)
+    if (key_rec_cmp(&k[i - 1], &k[i]) == 0) return true;
+  return false;
+}
+
+/* Is fd a map field? The answer for the last field asked is kept: entries come in runs,
+ * and most repeated message fields fail the cheap test first. */
+static bool is_map_cached(const ProtobufCMessageDescriptor *desc,
+                          const ProtobufCFieldDescriptor *fd, const ProtobufCFieldDescriptor **last,
+                          bool *last_is_map) {
+  if (!eei_wire_entry_like(fd)) return false;
+  if (*last != fd) {
+    *last = fd;
+    *last_is_map = eei_wire_is_map_field(desc, fd);
+  }
+  return *last_is_map;
 }
 
 /* Per message: which singular message fields and oneofs have occurred so far. */
@@ -265,6 +277,8 @@ static ee_code walk_message(walk *w, const ProtobufCMessageDescriptor *desc, con
   memset(&s, 0, sizeof s);
   size_t keys_base = w->n_keys;
   unsigned cursor = 0;
+  const ProtobufCFieldDescriptor *map_fd = NULL;
+  bool map_is_map = false;
   while (p < end) {
     const uint8_t *at = p, *span = NULL;
     uint64_t tag, v = 0;
@@ -285,9 +299,13 @@ static ee_code walk_message(walk *w, const ProtobufCMessageDescriptor *desc, con
     if (wt != 2 && w->rewrite) continue; /* only nesting matters now */
     const ProtobufCFieldDescriptor *fd = eei_wire_field(desc, num, &cursor);
     if (!fd) continue;
+    if (!eei_wire_type_fits(fd, wt)) {
+      w->rewrite = true; /* python keeps it as an unknown field; the rewrite drops it */
+      continue;
+    }
     if (!w->rewrite && repeats(&s, desc, fd)) w->rewrite = true;
-    if (wt != 2 || fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    bool entry = !w->rewrite && eei_wire_entry_like(fd);
+    if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    bool entry = !w->rewrite && is_map_cached(desc, fd, &map_fd, &map_is_map);
     eei_wire_key k = {NULL, 0, 0};
     ee_code rc = walk_message(w, fd->descriptor, span, p, depth + 1, entry ? &k : NULL);
     if (rc != EE_OK) return rc;
@@ -295,7 +313,7 @@ static ee_code walk_message(walk *w, const ProtobufCMessageDescriptor *desc, con
       return rc;
   }
   if (!w->rewrite && w->n_keys - keys_base >= 2 &&
-      keys_repeat(desc, w->keys + keys_base, w->n_keys - keys_base))
+      keys_repeat(w->keys + keys_base, w->n_keys - keys_base))
     w->rewrite = true;
   w->n_keys = keys_base;
   return EE_OK;

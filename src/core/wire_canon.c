@@ -11,7 +11,8 @@
  *     its last member, a message member merged with the run of the same member before it
  *     (a different member in between replaces); a map keeps the last entry of each key.
  *  2. the fields are written in their order: the recorded ones as decided, message
- *     payloads (repeated elements too) rewritten recursively, all else copied as it is.
+ *     payloads (repeated elements too) rewritten recursively, known fields with a wire
+ *     type their type cannot have dropped, all else copied as it is.
  *     Bytes fields, Any.value among them, are opaque: the parser keeps them as they are.
  *
  * Memory: the output is never longer than the input (a merge drops tags and length
@@ -25,6 +26,7 @@
 #include "wire_internal.h"
 
 enum kind {
+  K_DROP,     /* a known field with a wire type its type cannot have: dropped */
   K_PLAIN,    /* copied as it is */
   K_ELEM,     /* an element of a repeated message field: its payload rewritten */
   K_SINGULAR, /* a singular message field: recorded */
@@ -167,10 +169,9 @@ typedef struct map_cache {
 static enum kind kind_of(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *fd,
                          int wt, map_cache *mc) {
   if (!fd) return K_PLAIN;
-  bool msg = fd->type == PROTOBUF_C_TYPE_MESSAGE;
-  /* (a message payload of another wire type is left to protobuf-c, which refuses it) */
-  if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) return !msg || wt == 2 ? K_ONEOF : K_PLAIN;
-  if (!msg || wt != 2) return K_PLAIN;
+  if (!eei_wire_type_fits(fd, wt)) return K_DROP;
+  if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) return K_ONEOF;
+  if (fd->type != PROTOBUF_C_TYPE_MESSAGE) return K_PLAIN;
   if (fd->label != PROTOBUF_C_LABEL_REPEATED) return K_SINGULAR;
   if (mc->fd != fd) {
     mc->fd = fd;
@@ -219,6 +220,7 @@ static ee_code decide_map(canon *c, const ProtobufCMessageDescriptor *entry, siz
 static ee_code decide(canon *c, const ProtobufCMessageDescriptor *desc, size_t obase,
                       size_t pbase) {
   size_t n = c->occs.n - obase;
+  if (n == 0) return EE_OK;
   for (size_t i = 0; i < n; i++) {
     uint64_t *k = vec_push(&c->sorted, sizeof *k);
     if (!k) return oom(c);
@@ -331,6 +333,7 @@ static ee_code canon_message(canon *c, const ProtobufCMessageDescriptor *desc, s
       if (next_field(&p, end, &f) != 0) return internal(c, "unframed input");
       const ProtobufCFieldDescriptor *fd = eei_wire_field(desc, f.num, &cursor);
       enum kind k = kind_of(desc, fd, f.wt, &mc);
+      if (k == K_DROP) continue;
       if (k == K_PLAIN) {
         rc = emit(c, f.start, (size_t)(f.end - f.start));
         continue;

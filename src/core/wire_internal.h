@@ -32,6 +32,10 @@ static inline bool eei_wire_entry_like(const ProtobufCFieldDescriptor *fd) {
          e->n_fields == 2 && e->fields[0].id == 1 && e->fields[1].id == 2;
 }
 
+/* Can field fd arrive with wire type wt (its own, or 2 for a packed repeated scalar)? A
+ * field with another wire type is an unknown field to python's parser. */
+bool eei_wire_type_fits(const ProtobufCFieldDescriptor *fd, int wt);
+
 /* Reads a varint of at most 10 bytes; 0, or -1 when truncated or longer. */
 int eei_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
 
@@ -62,7 +66,9 @@ int eei_wire_key_cmp(const eei_wire_key *a, const eei_wire_key *b);
 
 /* Rewrites len bytes of well-framed wire data for desc (ee_wire_check has accepted them
  * with max_depth) into canonical form: every singular message field and every oneof once,
- * merged as the spec says, every map key once (its last entry), all else as it was.
+ * merged as the spec says, every map key once (its last entry), known fields with a wire
+ * type their type cannot have dropped (python holds them as unknown fields, which no
+ * JSON shows), all else as it was.
  * *out (malloc'ed, at most len bytes; the caller frees it) and *out_len are set on
  * success. Any.value and other bytes fields are opaque and copied as they are. */
 ee_code eei_wire_canonicalize(const ProtobufCMessageDescriptor *desc, const uint8_t *data,

@@ -293,6 +293,17 @@ def base_cases():
   c.append(('bool map keys 1 and 2 are both true',
             ld(MAP_BOOL, vi(1, 1) + vi(2, 0)) + ld(MAP_BOOL, vi(1, 2) + vi(2, 1)),
             lambda m: dict(m.map_bool_bool) == {True: True}))
+  c.append(('map key twice after equal elements of a two-field repeated message',
+            ld(48, b'') + ld(48, b'') + ld(MAP_I32, vi(1, 3) + vi(2, 1)) + ld(MAP_I32, vi(1, 3) + vi(2, 2)),
+            lambda m: dict(m.map_int32_int32) == {3: 2} and len(m.repeated_nested_message) == 2))
+  c.append(('known fields with a wire type their type cannot have are unknown fields',
+            vi(STRING, 5) + tag(INT32, 2) + varint(1) + b'x' + vi(NESTED, 3) + vi(INT32, 7) +
+            vi(ONEOF_NM, 1) + tag(ONEOF_U32, 5) + b'\0\0\0\0',
+            lambda m: m.optional_int32 == 7 and not m.HasField('optional_nested_message') and
+            m.WhichOneof('oneof_field') is None))
+  c.append(('bool map key with a wire type of its own: the key is false',
+            ld(MAP_BOOL, ld(1, b'\x01') + vi(2, 1)) + ld(MAP_BOOL, vi(1, 1) + vi(2, 1)),
+            lambda m: dict(m.map_bool_bool) == {False: True, True: True}))
   many = b''.join(ld(MAP_SS, ld(1, b'k%d' % (i % 23)) + ld(2, b'v%d' % i)) for i in range(60))
   c.append(('map of 60 entries over 23 keys', many, lambda m: len(m.map_string_string) == 23))
   c.append(('Struct key twice keeps the last',

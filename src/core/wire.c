@@ -10,6 +10,7 @@
  * (wire_canon.c) before protobuf-c sees it. Canonical input, what every serializer
  * writes, is handed to protobuf-c untouched: the check costs a bit test per message
  * field, a small search per oneof member and one key record per map entry. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,11 +101,16 @@ void eei_wire_set_key(const ProtobufCMessageDescriptor *entry, int wt, uint64_t 
   ProtobufCType t = entry->fields[0].type;
   if (wt != key_wire_type(t)) return; /* a stray wire type: not the key */
   if (wt == 2) {
-    uint64_t head = 0;
-    memcpy(&head, s, len < 8 ? len : 8);
+    uint64_t h = 0; /* a hash of all the bytes (equal keys, equal v); "" is 0, as absent */
+    for (size_t i = 0; i < len; i += 8) {
+      uint64_t chunk = 0;
+      memcpy(&chunk, s + i, len - i < 8 ? len - i : 8);
+      h = (h ^ chunk) * 0xff51afd7ed558ccdu;
+      h ^= h >> 29;
+    }
     key->s = s;
     key->len = (uint32_t)len;
-    key->v = head;
+    key->v = h;
     return;
   }
   switch (t) {
@@ -166,11 +172,55 @@ void eei_wire_entry_key(const ProtobufCMessageDescriptor *entry, const uint8_t *
 
 /* ------------------------------------------------------------------ the check */
 
+/* eei_wire_varint with the one-byte case (most tags and lengths) inline. */
+static inline __attribute__((always_inline)) int fast_varint(const uint8_t **p, const uint8_t *end,
+                                                             uint64_t *out) {
+  if (*p < end && **p < 0x80) {
+    *out = *(*p)++;
+    return 0;
+  }
+  return eei_wire_varint(p, end, out);
+}
+
 /* One map entry's key, recorded for the duplicate test at the end of its message. */
 typedef struct key_rec {
   eei_wire_key key;
   uint32_t field; /* index of the map field in the message's descriptor */
 } key_rec;
+
+/* Scratch kept per thread from one call to the next: the key stack and the hash table
+ * that finds a repeated key. A map of 10,000 entries needs 400 KB of it, and allocating
+ * that on every call costs more than the scan: a large malloc makes glibc consolidate the
+ * small chunks protobuf-c's unpack is about to reuse. It is freed at thread exit, and
+ * bounded by the largest map the thread has read (40 bytes per entry). */
+typedef struct scratch {
+  key_rec *keys;
+  size_t cap;
+  uint32_t *table;
+  size_t table_cap;
+} scratch;
+
+static _Thread_local scratch tls_scratch;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static bool tls_key_ok;
+
+static void scratch_free(void *p) {
+  scratch *s = p;
+  free(s->keys);
+  free(s->table);
+  memset(s, 0, sizeof *s);
+}
+
+static void scratch_key_init(void) {
+  tls_key_ok = pthread_key_create(&tls_key, scratch_free) == 0;
+}
+
+/* Registers this thread's scratch for freeing at thread exit, before its first malloc. */
+static void scratch_register(void) {
+  pthread_once(&tls_once, scratch_key_init);
+  if (tls_key_ok) pthread_setspecific(tls_key, &tls_scratch);
+}
 
 typedef struct walk {
   const uint8_t *base;
@@ -179,14 +229,14 @@ typedef struct walk {
   bool rewrite;  /* non-canonical input seen: later checks for it are skipped */
   key_rec *keys; /* the map keys of the messages on the current path, a stack */
   size_t n_keys, cap_keys;
-  key_rec local[64]; /* the stack's first storage: most inputs need no malloc */
+  key_rec local[64];                      /* the stack's first storage: most inputs need no more */
+  const ProtobufCFieldDescriptor *map_fd; /* the last field asked "is it a map?" */
+  bool map_is_map;
 } walk;
 
 /* Messages with more oneofs than this, all present, are taken for non-canonical: the
- * rewrite is right for any input, merely slower. Likewise singular message fields past
- * the first 256 fields of a message. */
+ * rewrite is right for any input, merely slower. */
 #define WALK_MAX_ONEOFS 8
-#define WALK_SEEN_FIELDS 256
 
 static ee_code bad(walk *w, const uint8_t *at, const char *why) {
   return ee_status_set(w->st, EE_INVALID_ARGUMENT, "malformed binary message: %s (byte %zu)", why,
@@ -194,61 +244,93 @@ static ee_code bad(walk *w, const uint8_t *at, const char *why) {
 }
 
 static ee_code push_key(walk *w, uint32_t field, const eei_wire_key *key) {
-  if (w->n_keys == w->cap_keys) {
-    size_t cap = w->cap_keys * 2;
-    key_rec *k = w->keys == w->local ? malloc(cap * sizeof *k) : realloc(w->keys, cap * sizeof *k);
-    if (!k) return ee_status_set(w->st, EE_RESOURCE_EXHAUSTED, "out of memory");
-    if (w->keys == w->local) memcpy(k, w->local, sizeof w->local);
-    w->keys = k;
-    w->cap_keys = cap;
+  if (w->n_keys == w->cap_keys) { /* past local[]: the thread's scratch */
+    scratch *sc = &tls_scratch;
+    if (sc->cap <= w->n_keys) {
+      size_t cap = sc->cap ? sc->cap * 2 : 1024;
+      while (cap <= w->n_keys) cap *= 2;
+      if (!sc->keys) scratch_register();
+      key_rec *k = realloc(sc->keys, cap * sizeof *k);
+      if (!k) return ee_status_set(w->st, EE_RESOURCE_EXHAUSTED, "out of memory");
+      sc->keys = k;
+      sc->cap = cap;
+    }
+    if (w->keys != sc->keys) memcpy(sc->keys, w->keys, w->n_keys * sizeof *w->keys);
+    w->keys = sc->keys;
+    w->cap_keys = sc->cap;
   }
   w->keys[w->n_keys++] = (key_rec){*key, field};
   return EE_OK;
 }
 
-static int key_rec_cmp(const void *a, const void *b) {
-  const key_rec *x = a, *y = b;
-  if (x->field != y->field) return x->field < y->field ? -1 : 1;
-  return eei_wire_key_cmp(&x->key, &y->key);
+static inline bool same_key(const key_rec *a, const key_rec *b) {
+  return a->field == b->field && eei_wire_key_cmp(&a->key, &b->key) == 0;
 }
 
-/* Do two entries of one map field share a key? Few keys: every pair; many: sorted. */
-static bool keys_repeat(key_rec *k, size_t n) {
+/* Do two entries of one map field share a key? Few keys: every pair; many: a hash table
+ * (in the thread's scratch), so a map of n entries costs O(n). */
+static int keys_repeat(walk *w, const key_rec *k, size_t n) {
   if (n <= 16) {
     for (size_t i = 1; i < n; i++)
       for (size_t j = 0; j < i; j++)
-        if (k[i].field == k[j].field && eei_wire_key_cmp(&k[i].key, &k[j].key) == 0) return true;
-    return false;
+        if (same_key(&k[i], &k[j])) return 1;
+    return 0;
   }
-  qsort(k, n, sizeof *k, key_rec_cmp);
-  for (size_t i = 1; i < n; i++)
-    if (key_rec_cmp(&k[i - 1], &k[i]) == 0) return true;
-  return false;
+  scratch *sc = &tls_scratch;
+  size_t cap = 64;
+  while (cap < 2 * n) cap *= 2;
+  if (sc->table_cap < cap) {
+    if (!sc->keys && !sc->table) scratch_register();
+    uint32_t *t = realloc(sc->table, cap * sizeof *t);
+    if (!t) return ee_status_set(w->st, EE_RESOURCE_EXHAUSTED, "out of memory"), -1;
+    sc->table = t;
+    sc->table_cap = cap;
+  }
+  uint32_t *t = sc->table;
+  memset(t, 0xff, cap * sizeof *t);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t h = k[i].key.v ^ ((uint64_t)k[i].field << 40) ^ k[i].key.len;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    for (size_t slot = h & (cap - 1);; slot = (slot + 1) & (cap - 1)) {
+      if (t[slot] == UINT32_MAX) {
+        t[slot] = (uint32_t)i;
+        break;
+      }
+      if (same_key(&k[t[slot]], &k[i])) return 1;
+    }
+  }
+  return 0;
 }
 
 /* Is fd a map field? The answer for the last field asked is kept: entries come in runs,
  * and most repeated message fields fail the cheap test first. */
-static bool is_map_cached(const ProtobufCMessageDescriptor *desc,
-                          const ProtobufCFieldDescriptor *fd, const ProtobufCFieldDescriptor **last,
-                          bool *last_is_map) {
+static inline bool is_map_cached(walk *w, const ProtobufCMessageDescriptor *desc,
+                                 const ProtobufCFieldDescriptor *fd) {
   if (!eei_wire_entry_like(fd)) return false;
-  if (*last != fd) {
-    *last = fd;
-    *last_is_map = eei_wire_is_map_field(desc, fd);
+  if (w->map_fd != fd) {
+    w->map_fd = fd;
+    w->map_is_map = eei_wire_is_map_field(desc, fd);
   }
-  return *last_is_map;
+  return w->map_is_map;
 }
 
-/* Per message: which singular message fields and oneofs have occurred so far. */
+/* Per message: the last known field number, and the oneofs that have occurred. */
 typedef struct seen {
-  uint64_t fields[WALK_SEEN_FIELDS / 64];
-  unsigned oneofs[WALK_MAX_ONEOFS];
+  uint32_t last;
   unsigned n_oneofs;
+  unsigned oneofs[WALK_MAX_ONEOFS];
 } seen;
 
-/* Does this occurrence of fd make the message non-canonical? */
-static bool repeats(seen *s, const ProtobufCMessageDescriptor *desc,
-                    const ProtobufCFieldDescriptor *fd) {
+/* Does this occurrence of fd make the message non-canonical? Serializers write fields in
+ * number order, so a singular message field can only repeat where the numbers do not
+ * rise; such a field out of order is taken for a repeat (the rewrite is right for any
+ * input, merely slower). A oneof can hold two members in rising order, so its members are
+ * remembered. */
+static inline bool repeats(seen *s, const ProtobufCFieldDescriptor *fd) {
+  uint32_t num = fd->id, last = s->last;
+  if (num > last) s->last = num;
   if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
     for (unsigned i = 0; i < s->n_oneofs; i++)
       if (s->oneofs[i] == fd->quantifier_offset) return true;
@@ -256,13 +338,8 @@ static bool repeats(seen *s, const ProtobufCMessageDescriptor *desc,
     s->oneofs[s->n_oneofs++] = fd->quantifier_offset;
     return false;
   }
-  if (fd->label == PROTOBUF_C_LABEL_REPEATED || fd->type != PROTOBUF_C_TYPE_MESSAGE) return false;
-  size_t i = (size_t)(fd - desc->fields);
-  if (i >= WALK_SEEN_FIELDS) return true;
-  uint64_t bit = (uint64_t)1 << (i % 64);
-  if (s->fields[i / 64] & bit) return true;
-  s->fields[i / 64] |= bit;
-  return false;
+  return num <= last && fd->label != PROTOBUF_C_LABEL_REPEATED &&
+         fd->type == PROTOBUF_C_TYPE_MESSAGE;
 }
 
 /* Walks the fields of one message of type desc. When key is not NULL, desc is a map
@@ -274,27 +351,39 @@ static ee_code walk_message(walk *w, const ProtobufCMessageDescriptor *desc, con
                          "binary message nests deeper than the limit of %d (byte %zu)",
                          w->max_depth, (size_t)(p - w->base));
   seen s;
-  memset(&s, 0, sizeof s);
+  s.last = 0;
+  s.n_oneofs = 0;
   size_t keys_base = w->n_keys;
   unsigned cursor = 0;
-  const ProtobufCFieldDescriptor *map_fd = NULL;
-  bool map_is_map = false;
   while (p < end) {
     const uint8_t *at = p, *span = NULL;
     uint64_t tag, v = 0;
-    if (eei_wire_varint(&p, end, &tag) != 0) return bad(w, at, "truncated tag");
+    if (fast_varint(&p, end, &tag) != 0) return bad(w, at, "truncated tag");
     if ((tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return bad(w, at, "invalid field number");
     int wt = (int)(tag & 7);
-    if (read_value(wt, &p, end, &v, &span) != 0) {
-      switch (wt) {
-        case 0: return bad(w, at, "truncated varint");
-        case 1: return bad(w, at, "truncated fixed64");
-        case 5: return bad(w, at, "truncated fixed32");
-        case 2: return bad(w, at, "truncated length-delimited field");
-        default: return bad(w, at, "groups and wire types 6/7 are not supported");
-      }
-    }
     uint32_t num = (uint32_t)(tag >> 3);
+    switch (wt) {
+      case 0:
+        if (fast_varint(&p, end, &v) != 0) return bad(w, at, "truncated varint");
+        break;
+      case 2:
+        if (fast_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+          return bad(w, at, "truncated length-delimited field");
+        span = p;
+        p += v;
+        break;
+      case 1:
+      case 5:
+        if (key && num == 1) { /* a fixed-width map key: its value is wanted */
+          if (read_value(wt, &p, end, &v, &span) != 0) return bad(w, at, "truncated fixed field");
+        } else {
+          if ((size_t)(end - p) < (wt == 1 ? 8u : 4u))
+            return bad(w, at, wt == 1 ? "truncated fixed64" : "truncated fixed32");
+          p += wt == 1 ? 8 : 4;
+        }
+        break;
+      default: return bad(w, at, "groups and wire types 6/7 are not supported");
+    }
     if (key && num == 1) eei_wire_set_key(desc, wt, v, span, (size_t)v, key);
     if (wt != 2 && w->rewrite) continue; /* only nesting matters now */
     const ProtobufCFieldDescriptor *fd = eei_wire_field(desc, num, &cursor);
@@ -303,18 +392,20 @@ static ee_code walk_message(walk *w, const ProtobufCMessageDescriptor *desc, con
       w->rewrite = true; /* python keeps it as an unknown field; the rewrite drops it */
       continue;
     }
-    if (!w->rewrite && repeats(&s, desc, fd)) w->rewrite = true;
+    if (!w->rewrite && repeats(&s, fd)) w->rewrite = true;
     if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-    bool entry = !w->rewrite && is_map_cached(desc, fd, &map_fd, &map_is_map);
+    bool entry = !w->rewrite && is_map_cached(w, desc, fd);
     eei_wire_key k = {NULL, 0, 0};
     ee_code rc = walk_message(w, fd->descriptor, span, p, depth + 1, entry ? &k : NULL);
     if (rc != EE_OK) return rc;
     if (entry && !w->rewrite && (rc = push_key(w, (uint32_t)(fd - desc->fields), &k)) != EE_OK)
       return rc;
   }
-  if (!w->rewrite && w->n_keys - keys_base >= 2 &&
-      keys_repeat(w->keys + keys_base, w->n_keys - keys_base))
-    w->rewrite = true;
+  if (!w->rewrite && w->n_keys - keys_base >= 2) {
+    int r = keys_repeat(w, w->keys + keys_base, w->n_keys - keys_base);
+    if (r < 0) return w->st ? w->st->code : EE_RESOURCE_EXHAUSTED;
+    w->rewrite = r == 1;
+  }
   w->n_keys = keys_base;
   return EE_OK;
 }
@@ -329,12 +420,13 @@ ee_code eei_wire_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *dat
   w.max_depth = max_depth > 0 ? max_depth : EE_WIRE_DEFAULT_MAX_DEPTH;
   w.st = st;
   w.rewrite = false;
+  w.map_fd = NULL;
+  w.map_is_map = false;
   w.keys = w.local;
   w.n_keys = 0;
   w.cap_keys = sizeof w.local / sizeof w.local[0];
   /* data may be NULL when len is 0 (an empty Any value); NULL + 0 is undefined in C. */
   ee_code rc = walk_message(&w, desc, data, len ? data + len : data, 1, NULL);
-  if (w.keys != w.local) free(w.keys);
   if (rc != EE_OK) return rc;
   *rewrite = w.rewrite;
   ee_status_clear(st);

@@ -132,7 +132,10 @@ class Mangler:
   def decoy(self, desc, fd):
     """A random occurrence of field fd of desc (type-correct wire bytes), maybe empty."""
     m = jd.message_class(desc.full_name)()
-    self.g.set_field(m, fd, 1, force=True)
+    if desc.full_name == 'google.protobuf.Value' and fd.name == 'number_value':
+      m.number_value = self.g.double(finite=True)  # (JSON has no NaN or Infinity in a Value)
+    else:
+      self.g.set_field(m, fd, 1, force=True)
     return m.SerializePartialToString()
 
   def map_decoy(self, fd, entry_payload):
@@ -463,8 +466,9 @@ class Judge:
     self.stats['struct'] += 1
     try:
       pj = to_json(py, opts)
-    except (json_format.SerializeToJsonError, ValueError) as e:
-      # (a merge can make a Duration with mixed signs; json_format refuses to print it)
+    except (json_format.SerializeToJsonError, ValueError, OverflowError) as e:
+      # (a merge can make a Duration with mixed signs or a Timestamp out of range; json_format
+      # refuses to print them)
       self.stats['py_cannot_print'] += 1
       if ecode == 0:
         self.fail(label, 'ee_json_encode printed what json_format refuses (%s)' % e,

@@ -26,6 +26,7 @@
 #include "ee/status.h"
 #include "ee/wire.h"
 #include "eei_test_message_descriptors.h"
+#include "eei_test_routes.h"
 #include "wire_internal.h"
 
 static void hex_write(FILE *out, const void *data, size_t n) {
@@ -115,6 +116,11 @@ int main(int argc, char **argv) {
   }
   ee_status st;
   ee_status_clear(&st);
+  /* Custom json_name options of the test protos: from their generated route table. */
+  if (ee_json_add_names(&eei_test_routes, &st) != EE_OK) {
+    fprintf(stderr, "wire_diff_driver: json names: %s\n", st.message);
+    return 2;
+  }
   ee_json_registry *reg = ee_json_registry_new();
   if (reg == NULL) {
     fprintf(stderr, "wire_diff_driver: out of memory\n");

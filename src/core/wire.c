@@ -229,9 +229,11 @@ typedef struct walk {
   bool rewrite;  /* non-canonical input seen: later checks for it are skipped */
   key_rec *keys; /* the map keys of the messages on the current path, a stack */
   size_t n_keys, cap_keys;
-  key_rec local[64];                      /* the stack's first storage: most inputs need no more */
-  const ProtobufCFieldDescriptor *map_fd; /* the last field asked "is it a map?" */
-  bool map_is_map;
+  key_rec local[64]; /* the stack's first storage: most inputs need no more */
+  /* "Is it a map?" answers by field, direct-mapped: the name comparison is not cheap, and
+   * nested messages take turns with their map fields. */
+  const ProtobufCFieldDescriptor *map_fd[8];
+  bool map_is_map[8];
 } walk;
 
 /* Messages with more oneofs than this, all present, are taken for non-canonical: the
@@ -304,16 +306,17 @@ static int keys_repeat(walk *w, const key_rec *k, size_t n) {
   return 0;
 }
 
-/* Is fd a map field? The answer for the last field asked is kept: entries come in runs,
- * and most repeated message fields fail the cheap test first. */
+/* Is fd a map field? Most repeated message fields fail the cheap test; the others' answers
+ * are cached. */
 static inline bool is_map_cached(walk *w, const ProtobufCMessageDescriptor *desc,
                                  const ProtobufCFieldDescriptor *fd) {
   if (!eei_wire_entry_like(fd)) return false;
-  if (w->map_fd != fd) {
-    w->map_fd = fd;
-    w->map_is_map = eei_wire_is_map_field(desc, fd);
+  size_t i = ((uintptr_t)fd >> 4) % 8;
+  if (w->map_fd[i] != fd) {
+    w->map_fd[i] = fd;
+    w->map_is_map[i] = eei_wire_is_map_field(desc, fd);
   }
-  return w->map_is_map;
+  return w->map_is_map[i];
 }
 
 /* Per message: the last known field number, and the oneofs that have occurred. */
@@ -420,8 +423,7 @@ ee_code eei_wire_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *dat
   w.max_depth = max_depth > 0 ? max_depth : EE_WIRE_DEFAULT_MAX_DEPTH;
   w.st = st;
   w.rewrite = false;
-  w.map_fd = NULL;
-  w.map_is_map = false;
+  memset(w.map_fd, 0, sizeof w.map_fd);
   w.keys = w.local;
   w.n_keys = 0;
   w.cap_keys = sizeof w.local / sizeof w.local[0];

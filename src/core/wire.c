@@ -101,6 +101,10 @@ void eei_wire_set_key(const ProtobufCMessageDescriptor *entry, int wt, uint64_t 
   ProtobufCType t = entry->fields[0].type;
   if (wt != key_wire_type(t)) return; /* a stray wire type: not the key */
   if (wt == 2) {
+    /* protobuf-c keeps strings as C strings: a key is what it holds, up to a NUL ("a\0b"
+     * and "a" are one key in the struct, so one of them must go) */
+    const uint8_t *nul = len ? memchr(s, 0, len) : NULL;
+    if (nul) len = (size_t)(nul - s);
     uint64_t h = 0; /* a hash of all the bytes (equal keys, equal v); "" is 0, as absent */
     for (size_t i = 0; i < len; i += 8) {
       uint64_t chunk = 0;

@@ -25,6 +25,7 @@
 
 #include "eei_routes.h" /* gen/routes: protoc's json_name of every field of proto/ */
 #include "json_internal.h"
+#include "wire_internal.h" /* the map rule: one place, in core */
 
 typedef struct cache_table {
   size_t mask;
@@ -144,32 +145,6 @@ eei_wkt eei_wkt_of(const ProtobufCMessageDescriptor *d) {
   return EEI_WKT_NONE;
 }
 
-/* protoc's map entry rule: a repeated message field "foo_bar" of a nested type
- * "<parent>.FooBarEntry" whose only fields are key = 1 and value = 2. */
-static bool is_map_field(const ProtobufCMessageDescriptor *parent,
-                         const ProtobufCFieldDescriptor *fd) {
-  if (fd->label != PROTOBUF_C_LABEL_REPEATED || fd->type != PROTOBUF_C_TYPE_MESSAGE) return false;
-  const ProtobufCMessageDescriptor *e = fd->descriptor;
-  if (e->n_fields != 2 || e->fields[0].id != 1 || e->fields[1].id != 2) return false;
-  if (strcmp(e->fields[0].name, "key") != 0 || strcmp(e->fields[1].name, "value") != 0)
-    return false;
-  size_t plen = strlen(parent->name);
-  if (strncmp(e->name, parent->name, plen) != 0 || e->name[plen] != '.') return false;
-  const char *s = e->name + plen + 1, *p = fd->name;
-  bool up = true;
-  for (; *p; p++) {
-    if (*p == '_') {
-      up = true;
-      continue;
-    }
-    char c = *p;
-    if (up && c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
-    up = false;
-    if (*s++ != c) return false;
-  }
-  return strcmp(s, "Entry") == 0;
-}
-
 eei_presence eei_presence_of(const ProtobufCFieldDescriptor *fd) {
   if (fd->label == PROTOBUF_C_LABEL_REPEATED) return EEI_PRESENT_COUNT;
   if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) return EEI_PRESENT_ONEOF;
@@ -283,7 +258,7 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
   f->is_null_enum = fd->type == PROTOBUF_C_TYPE_ENUM &&
                     strcmp(((const ProtobufCEnumDescriptor *)fd->descriptor)->name,
                            "google.protobuf.NullValue") == 0;
-  f->is_map = is_map_field(d, fd);
+  f->is_map = eei_wire_is_map_field(d, fd);
   if (f->is_map) {
     const ProtobufCMessageDescriptor *e = fd->descriptor;
     f->map_key = &e->fields[0];

@@ -17,7 +17,11 @@
  * decode = ee_json_decode into a new message + protobuf_c_message_free_unpacked;
  * decode-arena = ee_json_decode with an ee_arena allocator, reset after each message;
  * encode = ee_json_encode of a once-decoded message into a reused ee_buf (measured first,
- * on a fresh heap). */
+ * on a fresh heap).
+ * Binary measures (ours only; MB/s of the case's binary encoding, not of its JSON text):
+ * wire-unpack = ee_wire_unpack (framing, depth and canonical-form check, then protobuf-c)
+ * + free_unpacked; wire-pbc = protobuf_c_message_unpack alone + free_unpacked, the floor
+ * wire-unpack's checks add to. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +37,7 @@
 #include "ee/buf.h"
 #include "ee/json.h"
 #include "ee/status.h"
+#include "ee/wire.h"
 
 static double now(void) {
   struct timespec ts;
@@ -83,11 +88,49 @@ typedef struct timing {
   long iters;  /* iterations of the best run */
 } timing;
 
-/* --only: measure one of decode, decode-arena, encode (for profiling); NULL measures all. */
+/* --only: measure one of decode, decode-arena, encode, wire-unpack, wire-pbc (for
+ * profiling); NULL measures all. */
 static const char *only_measure = NULL;
 
 static bool measuring(const char *what) {
   return only_measure == NULL || strcmp(only_measure, what) == 0;
+}
+
+/* The binary measures: msg packed once, then unpacked with and without our wire layer. */
+static int bench_wire(const char *name, const ProtobufCMessage *msg, int runs, double min_time) {
+  ee_status st;
+  ee_status_clear(&st);
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  uint8_t *bin = malloc(len ? len : 1);
+  if (bin == NULL) return fail("wire", NULL);
+  protobuf_c_message_pack(msg, bin);
+  static const char *const which[2] = {"wire-unpack", "wire-pbc"};
+  for (int k = 0; k < 2; k++) {
+    if (!measuring(which[k])) continue;
+    timing best = {1e30, 0};
+    for (int r = 0; r < runs; r++) {
+      long n = 0;
+      double t0 = now(), t;
+      do {
+        ProtobufCMessage *m = NULL;
+        if (k == 0) {
+          if (ee_wire_unpack(msg->descriptor, bin, len, 0, NULL, &m, &st) != EE_OK) {
+            free(bin);
+            return fail("wire-unpack", &st);
+          }
+        } else if ((m = protobuf_c_message_unpack(msg->descriptor, NULL, len, bin)) == NULL) {
+          free(bin);
+          return fail("wire-pbc", NULL);
+        }
+        protobuf_c_message_free_unpacked(m, NULL);
+        n++;
+      } while ((t = now() - t0) < min_time);
+      if (t / (double)n < best.best) best = (timing){t / (double)n, n};
+    }
+    printf("%s %s %.2f %zu %ld\n", name, which[k], (double)len / 1e6 / best.best, len, best.iters);
+  }
+  free(bin);
+  return 0;
 }
 
 static int bench_case_run(int i, const char *dir, int runs, double min_time) {
@@ -175,6 +218,7 @@ static int bench_case_run(int i, const char *dir, int runs, double min_time) {
   if (measuring("encode")) {
     printf("%s encode %.2f %zu %ld\n", bench_cases[i].name, mb / enc.best, text.len, enc.iters);
   }
+  if (bench_wire(bench_cases[i].name, msg, runs, min_time) != 0) return 1;
   fflush(stdout);
   protobuf_c_message_free_unpacked(msg, NULL);
   ee_buf_free(&out);
@@ -206,7 +250,7 @@ int main(int argc, char **argv) {
     } else {
       fprintf(stderr,
               "usage: bench_json [--inputs DIR] [--runs N] [--min-time SEC] [--quick] "
-              "[--case NAME] [--only decode|decode-arena|encode]\n"
+              "[--case NAME] [--only decode|decode-arena|encode|wire-unpack|wire-pbc]\n"
               "       bench_json --write-inputs DIR\n");
       return 2;
     }

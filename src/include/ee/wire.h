@@ -4,7 +4,17 @@
  * NULL with no reason. Bytes from outside (the network, a user's file) go through
  * ee_wire_unpack instead: a non-recursive-beyond-the-limit walk of the wire format checks
  * the framing and the nesting depth of message fields first, and a refusal from
- * protobuf-c becomes an INVALID_ARGUMENT with a message. */
+ * protobuf-c becomes an INVALID_ARGUMENT with a message.
+ *
+ * protobuf-c 1.4.1 also misreads valid input that is not in canonical form. After
+ * ee_wire_unpack the message holds what the encoding spec (and python3-protobuf) says:
+ * a singular message field that occurs more than once is the merge of its occurrences, a
+ * oneof message member occurring twice merges and a different member replaces it, a map
+ * key occurring twice keeps its last entry, at every level. The same walk notices such
+ * input, which is then rewritten into canonical form (one allocation, at most the input's
+ * size) before protobuf-c reads it; canonical input is passed on untouched and uncopied.
+ * Any.value stays opaque bytes, as in every protobuf runtime; ee_json_encode unpacks it
+ * through ee_wire_unpack to print it. */
 #ifndef EE_WIRE_H
 #define EE_WIRE_H
 

@@ -41,3 +41,8 @@ add_test(NAME client.interop_python
   COMMAND ${EE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_interop.py)
 set_tests_properties(client.interop_python PROPERTIES LABELS client TIMEOUT 300
   ENVIRONMENT "CLIENT_CALL=$<TARGET_FILE:client_call>;EE_PYTHON_PROTO_DIR=${EE_PYTHON_PROTO_DIR};EE_INTEROP_DIR=${PROJECT_SOURCE_DIR}/tests/interop;PYTHONDONTWRITEBYTECODE=1")
+
+add_test(NAME client.readme_in_sync
+  COMMAND ${EE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/check_readme.py ${PROJECT_SOURCE_DIR}/README.md
+          ${CMAKE_CURRENT_SOURCE_DIR}/readme_export.c)
+set_tests_properties(client.readme_in_sync PROPERTIES LABELS client)

@@ -50,3 +50,9 @@ out=$(LD_LIBRARY_PATH="$libdir" "$prefix/readme_example")
 echo "$out" | head -1 | grep -qx 'POST /v1/projects/my-proj/image:export' || { echo "FAIL: README example: $out"; exit 1; }
 echo "$out" | grep -q '"maxPixels":"1000000"' || { echo "FAIL: README example body: $out"; exit 1; }
 echo "ok: README library example"
+
+# README's client example compiles against the install as the README says (it runs
+# against ee-emulator in client.readme_export_*; here it must only build and link).
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Werror -o "$prefix/readme_export" "$here/../client/readme_export.c" $(pkg-config --cflags --libs eeclient)
+echo "ok: README client example builds against the install"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "emu_proc.h"
 #include "ee/client.h"
 
@@ -23,17 +24,6 @@
 #define UNDER_ASAN 1
 #endif
 #endif
-
-static int failures;
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      failures++;                                                     \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                   \
-      fprintf(stderr, "\n");                                          \
-    }                                                                 \
-  } while (0)
 
 typedef struct export_req {
   Google__Earthengine__V1__ExportImageRequest req;
@@ -183,7 +173,7 @@ static int test_retries(ee_transport_kind t) {
   CHECK(n == 1000 && distinct == 1000, "operations: %zu (%zu distinct), want 1000", n, distinct);
   ee_client_free(c);
   emu_stop(&e);
-  return failures != 0;
+  return check_failures != 0;
 }
 
 static void count_log(void *user, const ee_call_log *entry) {
@@ -210,7 +200,7 @@ static int test_unavailable(ee_transport_kind t) {
   CHECK(strstr(st.message, "after 4 attempts") != NULL, "message: %s", st.message);
   ee_client_free(c);
   emu_stop(&e);
-  return failures != 0;
+  return check_failures != 0;
 }
 
 static long rss_kib(void) {
@@ -268,7 +258,7 @@ static int test_threads(ee_transport_kind t) {
 #endif
   ee_client_free(c);
   emu_stop(&e);
-  return failures != 0;
+  return check_failures != 0;
 }
 
 int main(int argc, char **argv) {

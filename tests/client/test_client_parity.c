@@ -12,23 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "emu_proc.h"
 #include "ee/client.h"
 #include "ee/json.h"
 
 #define TOKEN "parity-token-d41d8cd9"
-
-static int failures;
-
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      failures++;                                                     \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                   \
-      fprintf(stderr, "\n");                                          \
-    }                                                                 \
-  } while (0)
 
 typedef struct setup {
   const char *tls_dir; /* NULL: plaintext */
@@ -429,6 +418,5 @@ int main(int argc, char **argv) {
   }
   ee_client_free(s.rest_bad_token);
   ee_client_free(s.grpc_bad_token);
-  printf("%d failed\n", failures);
-  return failures ? 1 : 0;
+  return check_report("parity");
 }

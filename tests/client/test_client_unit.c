@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "client_internal.h"
+#include "check.h"
 #include "fake_transport.h"
 
 #define RPC_EXPORT "/google.earthengine.v1.EarthEngine/ExportImage"
@@ -27,24 +28,6 @@
 
 typedef Google__Earthengine__V1__ExportImageRequest ExportReq;
 typedef Google__Longrunning__Operation Operation;
-
-static int g_fail, g_pass;
-
-__attribute__((format(printf, 3, 4))) static void check_at(int line, int ok, const char *fmt, ...) {
-  if (ok) {
-    g_pass++;
-    return;
-  }
-  g_fail++;
-  va_list ap;
-  va_start(ap, fmt);
-  printf("FAIL line %d: ", line);
-  vprintf(fmt, ap);
-  putchar('\n');
-  fflush(stdout);
-  va_end(ap);
-}
-#define CHECK(ok, ...) check_at(__LINE__, (ok) != 0, __VA_ARGS__)
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -1410,6 +1393,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "no case named %s\n", argc > 1 ? argv[1] : "");
     return 2;
   }
-  printf("%d checks passed, %d failed\n", g_pass, g_fail);
-  return g_fail ? 1 : 0;
+  return check_report("client unit");
 }

@@ -16,19 +16,13 @@
 
 #include "ee/json.h"
 #include "ee/route.h"
+#include "check.h"
 #include "emu_spawn.h"
 #include "transport.h"
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) fail(__FILE__, __LINE__, "check failed: %s", #cond); \
-  } while (0)
-#define CHECK_CODE(st, want)                                                                       \
-  do {                                                                                             \
-    if ((st).code != (want))                                                                       \
-      fail(__FILE__, __LINE__, "want %s, got %s: %s", ee_code_name(want), ee_code_name((st).code), \
-           (st).message);                                                                          \
-  } while (0)
+#define CHECK_CODE(st, want)                                                                     \
+  CHECK((st).code == (want), "want %s, got %s: %s", ee_code_name(want), ee_code_name((st).code), \
+        (st).message)
 
 static const char *emulator_path;
 static const eei_transport_ops *T = &eei_grpc_transport;
@@ -671,13 +665,12 @@ int main(int argc, char **argv) {
   emulator_path = argv[1];
   if (strcmp(argv[2], "peer") == 0) { /* argv[1] is the peer's port, argv[3] its CA */
     group_peer(atoi(argv[1]), argc > 3 ? argv[3] : NULL);
-    return 0;
+    return check_report(argv[2]);
   }
   for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
     if (strcmp(argv[2], groups[i].name) != 0) continue;
     groups[i].fn();
-    printf("ok %s\n", argv[2]);
-    return 0;
+    return check_report(argv[2]);
   }
   fprintf(stderr, "unknown group %s\n", argv[2]);
   return 2;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "ee/json.h"
 #include "ee/route.h"
 #include "ee/wire.h"
@@ -35,19 +36,6 @@ static void sleep_us(long us) {
   struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
   nanosleep(&ts, NULL);
 }
-
-static int checks, failures;
-
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    checks++;                                                         \
-    if (!(cond)) {                                                    \
-      failures++;                                                     \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                   \
-      fputc('\n', stderr);                                            \
-    }                                                                 \
-  } while (0)
 
 static const eei_transport_ops *R = &eei_rest_transport;
 static const char *emulator_path;
@@ -959,8 +947,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
     if (strcmp(argv[1], groups[i].name) != 0) continue;
     groups[i].fn();
-    printf("%s: %d checks, %d failures\n", argv[1], checks, failures);
-    return failures ? 1 : 0;
+    return check_report(argv[1]);
   }
   fprintf(stderr, "unknown group %s\n", argv[1]);
   return 2;

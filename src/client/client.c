@@ -210,7 +210,9 @@ static ee_code check_options(const ee_client_options *o, ee_status *st) {
                          (int)o->transport);
   for (int i = 0; i < 6; i++)
     if (check_string(names[i], vals[i], st) != EE_OK) return st ? st->code : EE_INVALID_ARGUMENT;
-  const char *id = o->project + (o->project && strncmp(o->project, "projects/", 9) == 0 ? 9 : 0);
+  const char *id = !o->project                                ? ""
+                   : strncmp(o->project, "projects/", 9) == 0 ? o->project + 9
+                                                              : o->project;
   if (o->project && (!id[0] || strchr(id, '/')))
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "project \"%.200s\": expected \"projects/ID\" or \"ID\"", o->project);

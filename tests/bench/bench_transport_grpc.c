@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 
 #include "ee/json.h"
-#include "emu_spawn.h"
+#include "emu_proc.h"
 #include "transport.h"
 
 static const eei_transport_ops *T = &eei_grpc_transport;
@@ -194,7 +194,7 @@ int main(int argc, char **argv) {
   int port = 0;
   if (emulator) {
     const char *args[] = {"--max-queued", "1000000", "--grpc-threads", "32", NULL};
-    if (emu_start(emulator, args, &emu) != 0) return 1;
+    if (emu_start(&emu, emulator, args) != 0) return 1;
     snprintf(host, sizeof host, "%s", emu.grpc_host);
     port = emu.grpc_port;
   } else if (sscanf(target, "%127[^:]:%d", host, &port) != 2) {

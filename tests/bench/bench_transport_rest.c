@@ -19,9 +19,9 @@
 
 #include "ee/json.h"
 #include "ee/route.h"
+#include "emu_proc.h"
 #include "google/earthengine/v1/earthengine.pb-c.h"
 #include "rest_curl.h"
-#include "rest_proc.h"
 #include "transport.h"
 
 static const char EXPORT_JSON[] =
@@ -227,28 +227,22 @@ int main(int argc, char **argv) {
       modes = 2;
   }
   if (n < 1 || c < 1) return 2;
-  char *eargv[] = {argv[1],   "--rest-port",
-                   "0",       "--grpc-port",
-                   "0",       "--max-queued",
-                   "1000000", "--task-seconds",
-                   "0.001",   "--max-running",
-                   "100000",  "--seed",
-                   "1",       NULL};
-  rest_proc emu;
-  if (rest_proc_start(&emu, eargv) != 0) return 1;
-  char host[64], endpoint[128];
-  int port = 0;
-  if (sscanf(emu.line, "ee-emulator listening rest=http://%63[^:]:%d", host, &port) != 2) {
-    fprintf(stderr, "bad emulator line: %s\n", emu.line);
-    rest_proc_stop(&emu);
-    return 1;
-  }
-  snprintf(endpoint, sizeof endpoint, "http://%s:%d", host, port);
+  const char *eargs[] = {"--max-queued",
+                         "1000000",
+                         "--task-seconds",
+                         "0.001",
+                         "--max-running",
+                         "100000",
+                         "--seed",
+                         "1",
+                         NULL};
+  emu_proc emu;
+  if (emu_start(&emu, argv[1], eargs) != 0) return 1;
 
   eei_transport_config cfg = {0};
-  cfg.endpoint = endpoint;
-  cfg.host = host;
-  cfg.port = port;
+  cfg.endpoint = emu.rest_url;
+  cfg.host = emu.rest_host;
+  cfg.port = emu.rest_port;
   cfg.connect_timeout_ms = 10000;
   cfg.max_response_bytes = (size_t)32 << 20;
   cfg.max_depth = 100;
@@ -303,6 +297,6 @@ int main(int argc, char **argv) {
   eei_rest_transport.destroy(t);
   protobuf_c_message_free_unpacked(req, NULL);
   free(lat);
-  rest_proc_stop(&emu);
+  emu_stop(&emu);
   return errors ? 1 : 0;
 }

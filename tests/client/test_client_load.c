@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "emu_proc.h"
+#include "export_fixture.h"
 #include "ee/client.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -24,46 +25,6 @@
 #define UNDER_ASAN 1
 #endif
 #endif
-
-typedef struct export_req {
-  Google__Earthengine__V1__ExportImageRequest req;
-  Google__Earthengine__V1__Expression expr;
-  Google__Earthengine__V1__Expression__ValuesEntry entry, *entries[1];
-  Google__Earthengine__V1__ValueNode node;
-  Google__Protobuf__Value constant;
-  Google__Earthengine__V1__ImageFileExportOptions file;
-  Google__Earthengine__V1__DriveDestination drive;
-} export_req;
-
-static void export_init(export_req *e, const char *project) {
-  google__earthengine__v1__export_image_request__init(&e->req);
-  google__earthengine__v1__expression__init(&e->expr);
-  google__earthengine__v1__expression__values_entry__init(&e->entry);
-  google__earthengine__v1__value_node__init(&e->node);
-  google__protobuf__value__init(&e->constant);
-  google__earthengine__v1__image_file_export_options__init(&e->file);
-  google__earthengine__v1__drive_destination__init(&e->drive);
-  e->constant.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
-  e->constant.number_value = 5;
-  e->node.kind_case = GOOGLE__EARTHENGINE__V1__VALUE_NODE__KIND_CONSTANT_VALUE;
-  e->node.constant_value = &e->constant;
-  e->entry.key = "0";
-  e->entry.value = &e->node;
-  e->entries[0] = &e->entry;
-  e->expr.n_values = 1;
-  e->expr.values = e->entries;
-  e->expr.result = "0";
-  e->drive.folder = "load";
-  e->file.file_format = GOOGLE__EARTHENGINE__V1__IMAGE_FILE_FORMAT__GEO_TIFF;
-  e->file.destination_case =
-      GOOGLE__EARTHENGINE__V1__IMAGE_FILE_EXPORT_OPTIONS__DESTINATION_DRIVE_DESTINATION;
-  e->file.drive_destination = &e->drive;
-  e->req.project = (char *)project;
-  e->req.expression = &e->expr;
-  e->req.export_options_case =
-      GOOGLE__EARTHENGINE__V1__EXPORT_IMAGE_REQUEST__EXPORT_OPTIONS_FILE_EXPORT_OPTIONS;
-  e->req.file_export_options = &e->file;
-}
 
 static ee_client *make_client(ee_transport_kind t, const emu_proc *e, int attempts, ee_log_fn log,
                               void *log_user) {
@@ -120,10 +81,10 @@ static void run_pool(work *w, int threads) {
 }
 
 static ee_code one_export(work *w, int i, ee_status *st) {
-  export_req e;
+  export_fixture e;
   Google__Longrunning__Operation *op = NULL;
   (void)i;
-  export_init(&e, w->project);
+  export_fixture_init(&e, w->project, "load");
   ee_code rc = ee_client_export_image(w->client, &e.req, NULL, &op, st);
   ee_message_free(op);
   return rc;
@@ -161,7 +122,7 @@ static int test_retries(ee_transport_kind t) {
   emu_proc e;
   const char *args[] = {
       "--fail-after-commit-rate", "0.3", "--task-seconds", "3600", "--seed", "7", NULL};
-  if (!emu_start(&e, emu_path(), args)) return 1;
+  if (emu_start(&e, emu_path(), args) != 0) return 1;
   /* 0.3^14 per call: no call runs out of attempts in any run we will ever see. */
   ee_client *c = make_client(t, &e, 14, NULL, NULL);
   work w = {.client = c, .project = "projects/retries", .total = 1000, .one = one_export};
@@ -186,7 +147,7 @@ static int test_unavailable(ee_transport_kind t) {
   emu_proc e;
   const char *args[] = {"--fail-rate", "1.0", NULL};
   atomic_int attempts = 0;
-  if (!emu_start(&e, emu_path(), args)) return 1;
+  if (emu_start(&e, emu_path(), args) != 0) return 1;
   ee_client *c = make_client(t, &e, 4, count_log, &attempts);
   Google__Longrunning__GetOperationRequest req = GOOGLE__LONGRUNNING__GET_OPERATION_REQUEST__INIT;
   Google__Longrunning__Operation *op = NULL;
@@ -228,12 +189,12 @@ static ee_code one_mixed(work *w, int i, ee_status *st) {
 static int test_threads(ee_transport_kind t) {
   emu_proc e;
   const char *args[] = {"--task-seconds", "3600", "--max-queued", "100000", NULL};
-  if (!emu_start(&e, emu_path(), args)) return 1;
+  if (emu_start(&e, emu_path(), args) != 0) return 1;
   ee_client *c = make_client(t, &e, 6, NULL, NULL);
-  export_req x;
+  export_fixture x;
   Google__Longrunning__Operation *op = NULL;
   ee_status st;
-  export_init(&x, "projects/threads");
+  export_fixture_init(&x, "projects/threads", "load");
   if (ee_client_export_image(c, &x.req, NULL, &op, &st) != EE_OK) {
     fprintf(stderr, "first export: %s\n", st.message);
     return 1;

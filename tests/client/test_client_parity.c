@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "emu_proc.h"
+#include "export_fixture.h"
 #include "ee/client.h"
 #include "ee/json.h"
 
@@ -73,56 +74,16 @@ static void compare(const char *what, const result *r, const result *g) {
 
 /* ---- requests ---- */
 
-typedef struct export_req {
-  Google__Earthengine__V1__ExportImageRequest req;
-  Google__Earthengine__V1__Expression expr;
-  Google__Earthengine__V1__Expression__ValuesEntry entry, *entries[1];
-  Google__Earthengine__V1__ValueNode node;
-  Google__Protobuf__Value constant;
-  Google__Earthengine__V1__ImageFileExportOptions file;
-  Google__Earthengine__V1__DriveDestination drive;
-  char request_id[64];
-} export_req;
-
 /* A valid small export: Image constant 5 to Drive as GeoTIFF. */
-static void export_init(export_req *e, const char *request_id) {
-  google__earthengine__v1__export_image_request__init(&e->req);
-  google__earthengine__v1__expression__init(&e->expr);
-  google__earthengine__v1__expression__values_entry__init(&e->entry);
-  google__earthengine__v1__value_node__init(&e->node);
-  google__protobuf__value__init(&e->constant);
-  google__earthengine__v1__image_file_export_options__init(&e->file);
-  google__earthengine__v1__drive_destination__init(&e->drive);
-  e->constant.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
-  e->constant.number_value = 5;
-  e->node.kind_case = GOOGLE__EARTHENGINE__V1__VALUE_NODE__KIND_CONSTANT_VALUE;
-  e->node.constant_value = &e->constant;
-  e->entry.key = "0";
-  e->entry.value = &e->node;
-  e->entries[0] = &e->entry;
-  e->expr.n_values = 1;
-  e->expr.values = e->entries;
-  e->expr.result = "0";
-  e->drive.folder = "parity";
+static void export_init(export_fixture *e, const char *request_id) {
+  export_fixture_init(e, "projects/parity", "parity");
   e->drive.filename_prefix = "img";
-  e->file.file_format = GOOGLE__EARTHENGINE__V1__IMAGE_FILE_FORMAT__GEO_TIFF;
-  e->file.destination_case =
-      GOOGLE__EARTHENGINE__V1__IMAGE_FILE_EXPORT_OPTIONS__DESTINATION_DRIVE_DESTINATION;
-  e->file.drive_destination = &e->drive;
-  e->req.project = "projects/parity";
   e->req.description = "parity export";
-  e->req.expression = &e->expr;
-  e->req.export_options_case =
-      GOOGLE__EARTHENGINE__V1__EXPORT_IMAGE_REQUEST__EXPORT_OPTIONS_FILE_EXPORT_OPTIONS;
-  e->req.file_export_options = &e->file;
-  if (request_id) {
-    snprintf(e->request_id, sizeof e->request_id, "%s", request_id);
-    e->req.request_id = e->request_id;
-  }
+  if (request_id) e->req.request_id = (char *)request_id;
 }
 
 static ee_code do_export(ee_client *c, const char *request_id, result *r) {
-  export_req e;
+  export_fixture e;
   Google__Longrunning__Operation *op = NULL;
   ee_status st;
   export_init(&e, request_id);
@@ -304,7 +265,7 @@ static void scenario_errors(setup *s) {
   CHECK(r.code == EE_NOT_FOUND, "%s", ee_code_name(r.code));
 
   /* Refused by the service: the expression's result names no node. */
-  export_req e;
+  export_fixture e;
   Google__Longrunning__Operation *op = NULL;
   ee_status st;
   export_init(&e, NULL);
@@ -368,7 +329,7 @@ static bool start_emulator(setup *s, emu_proc *e, const char *a1, const char *a2
     args[n++] = key;
   }
   args[n] = NULL;
-  return emu_start(e, emu_path(), args);
+  return emu_start(e, emu_path(), args) == 0;
 }
 
 static ee_client *make_client(setup *s, ee_transport_kind t, const emu_proc *e, const char *token) {

@@ -5,10 +5,9 @@
 if(NOT TARGET ee-emulator)
   return()
 endif()
-add_executable(test_rest test_rest.c rest_proc.c)
-target_include_directories(test_rest PRIVATE ${PROJECT_SOURCE_DIR}/src/transport
-                           ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(test_rest PRIVATE eeclient_static ee_warnings)
+add_executable(test_rest test_rest.c)
+target_include_directories(test_rest PRIVATE ${PROJECT_SOURCE_DIR}/src/transport)
+target_link_libraries(test_rest PRIVATE ee_test_support eeclient_static ee_warnings)
 foreach(group rpcs describe invalid unavailable refused deadline cancel size_limit concurrency
         reuse canned)
   add_test(NAME transport.rest.${group}

@@ -17,7 +17,7 @@
 #include "ee/json.h"
 #include "ee/route.h"
 #include "check.h"
-#include "emu_spawn.h"
+#include "emu_proc.h"
 #include "transport.h"
 
 #define CHECK_CODE(st, want)                                                                     \
@@ -55,7 +55,7 @@ static const eei_header headers[] = {
 #define N_HEADERS (sizeof headers / sizeof *headers)
 
 static void start_emulator(const char *const *args) {
-  if (emu_start(emulator_path, args, &emu) != 0) fail(__FILE__, __LINE__, "emulator did not start");
+  if (emu_start(&emu, emulator_path, args) != 0) fail(__FILE__, __LINE__, "emulator did not start");
 }
 
 static eei_transport *new_transport_cfg(int port, size_t max_response, int max_depth) {

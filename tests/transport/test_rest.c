@@ -23,12 +23,12 @@
 #include "ee/json.h"
 #include "ee/route.h"
 #include "ee/wire.h"
+#include "emu_proc.h"
 #include "google/earthengine/v1/earthengine.pb-c.h"
 #include "google/earthengine/v1/operation_metadata.pb-c.h"
 #include "google/longrunning/operations.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "rest_curl.h"
-#include "rest_proc.h"
 #include "transport.h"
 
 /* usleep is not POSIX.1-2008; nanosleep is. */
@@ -52,41 +52,28 @@ static const char EXPORT_JSON[] =
  * Servers and transports
  * ---------------------------------------------------------------------------------- */
 
-typedef struct server {
-  rest_proc proc;
-  char endpoint[128]; /* "http://127.0.0.1:PORT" */
-  int port;
-} server;
+/* ee-emulator, or rest_canned.py with just the rest_* fields and child filled in. */
+typedef emu_proc server;
 
 /* Starts ee-emulator with extra flags (NULL-terminated). */
-static int emu_start(server *s, const char *const *flags) {
-  char *argv[32];
-  size_t n = 0;
-  argv[n++] = (char *)emulator_path;
-  const char *base[] = {"--rest-port", "0", "--grpc-port", "0", "--task-seconds", "30", NULL};
-  for (const char *const *f = base; *f; f++) argv[n++] = (char *)*f;
-  for (const char *const *f = flags; f && *f && n < 31; f++) argv[n++] = (char *)*f;
-  argv[n] = NULL;
-  if (rest_proc_start(&s->proc, argv) != 0) return -1;
-  char host[64];
-  if (sscanf(s->proc.line, "ee-emulator listening rest=http://%63[^:]:%d ", host, &s->port) != 2) {
-    fprintf(stderr, "bad emulator line: %s\n", s->proc.line);
-    rest_proc_stop(&s->proc);
-    return -1;
-  }
-  snprintf(s->endpoint, sizeof s->endpoint, "http://%s:%d", host, s->port);
-  return 0;
+static int start_emulator(server *s, const char *const *flags) {
+  const char *args[32] = {"--task-seconds", "30"};
+  size_t n = 2;
+  for (const char *const *f = flags; f && *f && n < 31; f++) args[n++] = *f;
+  args[n] = NULL;
+  return emu_start(s, emulator_path, args);
 }
 
 static int canned_start(server *s) {
-  char *argv[] = {(char *)python_path, (char *)canned_path, NULL};
-  if (rest_proc_start(&s->proc, argv) != 0) return -1;
-  if (sscanf(s->proc.line, "rest-canned listening http://127.0.0.1:%d", &s->port) != 1) {
-    fprintf(stderr, "bad canned server line: %s\n", s->proc.line);
-    rest_proc_stop(&s->proc);
+  const char *argv[] = {python_path, canned_path, NULL};
+  memset(s, 0, sizeof *s);
+  if (child_start(&s->child, argv) != 0) return -1;
+  if (sscanf(s->child.line, "rest-canned listening http://127.0.0.1:%d", &s->rest_port) != 1) {
+    fprintf(stderr, "bad canned server line: %s\n", s->child.line);
+    child_stop(&s->child);
     return -1;
   }
-  snprintf(s->endpoint, sizeof s->endpoint, "http://127.0.0.1:%d", s->port);
+  snprintf(s->rest_url, sizeof s->rest_url, "http://127.0.0.1:%d", s->rest_port);
   return 0;
 }
 
@@ -238,8 +225,8 @@ static Google__Earthengine__V1__OperationMetadata *metadata_of(
 /* Every RPC once, in the order a user would make them. */
 static void test_rpcs(void) {
   server s;
-  if (emu_start(&s, NULL) != 0) exit(1);
-  eei_transport_config c = config_for(s.endpoint, s.port);
+  if (start_emulator(&s, NULL) != 0) exit(1);
+  eei_transport_config c = config_for(s.rest_url, s.rest_port);
   eei_transport *t = transport_new(&c);
 
   ProtobufCMessage *req = export_request();
@@ -337,7 +324,7 @@ static void test_rpcs(void) {
 
   free(name);
   R->destroy(t);
-  rest_proc_stop(&s.proc);
+  emu_stop(&s);
 }
 
 /* describe and target: the dry-run JSON, secrets redacted; prepare_bytes agrees. */
@@ -452,8 +439,8 @@ static void test_invalid(void) {
 static void test_unavailable(void) {
   server s;
   const char *flags[] = {"--fail-rate", "1.0", NULL};
-  if (emu_start(&s, flags) != 0) exit(1);
-  eei_transport_config c = config_for(s.endpoint, s.port);
+  if (start_emulator(&s, flags) != 0) exit(1);
+  eei_transport_config c = config_for(s.rest_url, s.rest_port);
   eei_transport *t = transport_new(&c);
   for (int i = 0; i < 3; i++) {
     eei_attempt_result r = get_op(t, "projects/p/operations/x", 0);
@@ -463,7 +450,7 @@ static void test_unavailable(void) {
     result_free(&r);
   }
   R->destroy(t);
-  rest_proc_stop(&s.proc);
+  emu_stop(&s);
 }
 
 /* Nothing listens: UNAVAILABLE, curl's text, and sent=false (safe to retry anything). */
@@ -490,8 +477,8 @@ static void test_refused(void) {
 static void test_deadline(void) {
   server s;
   const char *flags[] = {"--latency-ms", "3000", NULL};
-  if (emu_start(&s, flags) != 0) exit(1);
-  eei_transport_config c = config_for(s.endpoint, s.port);
+  if (start_emulator(&s, flags) != 0) exit(1);
+  eei_transport_config c = config_for(s.rest_url, s.rest_port);
   eei_transport *t = transport_new(&c);
   int64_t t0 = eei_now_ms();
   eei_attempt_result r = get_op(t, "projects/p/operations/x", t0 + 500);
@@ -504,7 +491,7 @@ static void test_deadline(void) {
   CHECK(r.status.code == EE_DEADLINE_EXCEEDED && !r.sent, "past deadline: %s sent=%d",
         ee_code_name(r.status.code), r.sent);
   R->destroy(t);
-  rest_proc_stop(&s.proc);
+  emu_stop(&s);
 }
 
 typedef struct racer {
@@ -569,8 +556,8 @@ static void *race_cancel_thread(void *arg) {
 static void test_cancel(void) {
   server slow, fast;
   const char *flags[] = {"--latency-ms", "3000", NULL};
-  if (emu_start(&slow, flags) != 0 || emu_start(&fast, NULL) != 0) exit(1);
-  eei_transport_config c = config_for(slow.endpoint, slow.port);
+  if (start_emulator(&slow, flags) != 0 || start_emulator(&fast, NULL) != 0) exit(1);
+  eei_transport_config c = config_for(slow.rest_url, slow.rest_port);
   eei_transport *t = transport_new(&c);
   ee_status st;
   Google__Longrunning__GetOperationRequest g = GOOGLE__LONGRUNNING__GET_OPERATION_REQUEST__INIT;
@@ -602,7 +589,7 @@ static void test_cancel(void) {
   /* Cancels from another thread racing completions on a fast service: each done runs
    * exactly once. The canceller holds a per-attempt lock and cancels only while done has
    * not run, as the client core does. */
-  c = config_for(fast.endpoint, fast.port);
+  c = config_for(fast.rest_url, fast.rest_port);
   t = transport_new(&c);
   char *name = export_one(t);
   g.name = name;
@@ -635,15 +622,15 @@ static void test_cancel(void) {
   free(name);
   R->destroy(t);
   R->prepared_free(p);
-  rest_proc_stop(&slow.proc);
-  rest_proc_stop(&fast.proc);
+  emu_stop(&slow);
+  emu_stop(&fast);
 }
 
 /* max_response_bytes: a small answer passes, a larger one is OUT_OF_RANGE naming the limit. */
 static void test_size_limit(void) {
   server s;
-  if (emu_start(&s, NULL) != 0) exit(1);
-  eei_transport_config c = config_for(s.endpoint, s.port);
+  if (start_emulator(&s, NULL) != 0) exit(1);
+  eei_transport_config c = config_for(s.rest_url, s.rest_port);
   c.max_response_bytes = 4096;
   eei_transport *t = transport_new(&c);
   char *name = export_one(t);
@@ -664,7 +651,7 @@ static void test_size_limit(void) {
   result_free(&r);
   free(name);
   R->destroy(t);
-  rest_proc_stop(&s.proc);
+  emu_stop(&s);
 }
 
 /* 16 threads each start 500 attempts at once (8000 in flight), then wait for them all. */
@@ -713,8 +700,8 @@ static void *burst_thread(void *arg) {
 static void test_concurrency(void) {
   server s;
   const char *flags[] = {"--max-queued", "100000", NULL};
-  if (emu_start(&s, flags) != 0) exit(1);
-  eei_transport_config c = config_for(s.endpoint, s.port);
+  if (start_emulator(&s, flags) != 0) exit(1);
+  eei_transport_config c = config_for(s.rest_url, s.rest_port);
   eei_transport *t = transport_new(&c);
   char *name = export_one(t);
   ee_status st;
@@ -747,7 +734,7 @@ static void test_concurrency(void) {
   R->prepared_free(exp);
   protobuf_c_message_free_unpacked(req, NULL);
   free(name);
-  rest_proc_stop(&s.proc);
+  emu_stop(&s);
 }
 
 /* TCP connections to port seen by the kernel (any state, so closed ones still in
@@ -792,9 +779,9 @@ static void *seq_thread(void *arg) {
  * the kernel's agree); 8 threads calling at once open at most 8. */
 static void test_reuse(void) {
   server s;
-  if (emu_start(&s, NULL) != 0) exit(1);
-  int before = kernel_connections_to(s.port);
-  eei_transport_config c = config_for(s.endpoint, s.port);
+  if (start_emulator(&s, NULL) != 0) exit(1);
+  int before = kernel_connections_to(s.rest_port);
+  eei_transport_config c = config_for(s.rest_url, s.rest_port);
   eei_transport *t = transport_new(&c);
   char *name = export_one(t);
   _Atomic int bad = 0;
@@ -802,7 +789,7 @@ static void test_reuse(void) {
   seq_thread(&one);
   eei_rest_stats rs;
   eei_rest_get_stats(t, &rs);
-  int kernel = kernel_connections_to(s.port);
+  int kernel = kernel_connections_to(s.rest_port);
   CHECK(bad == 0, "sequential calls ok");
   CHECK(rs.transfers == 301 && rs.connects == 1, "301 calls, %llu transfers, %llu connections",
         (unsigned long long)rs.transfers, (unsigned long long)rs.connects);
@@ -826,7 +813,7 @@ static void test_reuse(void) {
          (unsigned long long)rs.connects);
   R->destroy(t);
   free(name);
-  rest_proc_stop(&s.proc);
+  emu_stop(&s);
 }
 
 /* What the emulator never sends: unknown fields, Retry-After, a proxy's HTML page, and
@@ -834,7 +821,7 @@ static void test_reuse(void) {
 static void test_canned(void) {
   server s;
   if (canned_start(&s) != 0) exit(1);
-  eei_transport_config c = config_for(s.endpoint, s.port);
+  eei_transport_config c = config_for(s.rest_url, s.rest_port);
   eei_transport *t = transport_new(&c);
 
   eei_attempt_result r = get_op(t, "projects/p/operations/unknown-fields", 0);
@@ -919,7 +906,7 @@ static void test_canned(void) {
   result_free(&r);
 
   R->destroy(t);
-  rest_proc_stop(&s.proc);
+  emu_stop(&s);
 }
 
 int main(int argc, char **argv) {

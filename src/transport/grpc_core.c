@@ -53,10 +53,10 @@ struct eei_transport {
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t mu;
-  pthread_cond_t idle;     /* signalled when n_live drops to 0 */
+  pthread_cond_t idle;      /* signalled when n_live drops to 0 */
   struct eei_attempt *live; /* attempts whose done has not returned (doubly linked) */
-  size_t n_live;           /* attempts started and not yet freed */
-  bool closing;            /* destroy began: start refuses */
+  size_t n_live;            /* attempts started and not yet freed */
+  bool closing;             /* destroy began: start refuses */
 };
 
 struct eei_prepared {
@@ -103,7 +103,9 @@ static ee_code read_pem(const char *path, char **out, ee_status *st) {
   if (err || n == 0 || n > MAX_CA_FILE) {
     free(buf);
     return ee_status_set(st, EE_INVALID_ARGUMENT, "ca_file %s: %s", path,
-                         err ? "read error" : n == 0 ? "empty" : "larger than 4 MiB");
+                         err      ? "read error"
+                         : n == 0 ? "empty"
+                                  : "larger than 4 MiB");
   }
   buf[n] = '\0';
   if (!strstr(buf, "-----BEGIN CERTIFICATE-----")) {
@@ -205,8 +207,8 @@ static grpc_channel *channel_locked(eei_transport *t, const char *user_agent) {
   grpc_arg args[8];
   size_t n = 0;
   memset(args, 0, sizeof args);
-#define INT_ARG(k, v) (args[n].type = GRPC_ARG_INTEGER, args[n].key = (char *)(k), \
-                       args[n++].value.integer = (v))
+#define INT_ARG(k, v) \
+  (args[n].type = GRPC_ARG_INTEGER, args[n].key = (char *)(k), args[n++].value.integer = (v))
   size_t max = t->max_response_bytes;
   /* One byte over our limit so that a response of exactly max_response_bytes passes and
    * the check below (not grpc's) decides; grpc still stops anything larger early. */
@@ -364,10 +366,9 @@ static ee_code describe_metadata(const eei_prepared *p, const eei_header *header
     if (json_member(out, first, headers[i].name, v, strlen(v), st) != EE_OK) return st->code;
     first = false;
   }
-  if (GRPC_SLICE_LENGTH(p->params) &&
-      json_member(out, first, "x-goog-request-params",
-                  (const char *)GRPC_SLICE_START_PTR(p->params), GRPC_SLICE_LENGTH(p->params),
-                  st) != EE_OK)
+  if (GRPC_SLICE_LENGTH(p->params) && json_member(out, first, "x-goog-request-params",
+                                                  (const char *)GRPC_SLICE_START_PTR(p->params),
+                                                  GRPC_SLICE_LENGTH(p->params), st) != EE_OK)
     return st->code;
   return ee_buf_append_str(out, "}", st);
 }
@@ -418,8 +419,10 @@ static void attempt_free(eei_attempt *a) {
  * channel down under a grpc_call_unref. */
 static void release(eei_transport *t, eei_attempt *a) {
   pthread_mutex_lock(&t->mu);
-  if (a->prev) a->prev->next = a->next;
-  else t->live = a->next;
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    t->live = a->next;
   if (a->next) a->next->prev = a->prev;
   pthread_mutex_unlock(&t->mu);
   attempt_free(a);
@@ -535,9 +538,9 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
     bool closing = t->closing;
     pthread_mutex_unlock(&t->mu);
     attempt_free(a);
-    return closing ? ee_status_set(st, EE_CANCELLED, "the client is shutting down")
-                   : ee_status_set(st, EE_INTERNAL, "grpc: cannot create a channel to %s",
-                                   t->target);
+    return closing
+               ? ee_status_set(st, EE_CANCELLED, "the client is shutting down")
+               : ee_status_set(st, EE_INTERNAL, "grpc: cannot create a channel to %s", t->target);
   }
   a->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq,
                                      grpc_slice_from_static_string(p->route->grpc_path), NULL,
@@ -614,10 +617,9 @@ static void decode_response(eei_attempt *a, eei_attempt_result *res) {
 
 /* Errors grpc reports for a connection it could not make: the request was not sent. */
 static bool never_sent(const eei_attempt *a, const char *details) {
-  static const char *const phrases[] = {"failed to connect",    "Failed to connect",
-                                        "Connection refused",   "DNS resolution failed",
-                                        "Handshake failed",     "handshake failed",
-                                        "No address added out", "name resolution"};
+  static const char *const phrases[] = {
+      "failed to connect", "Failed to connect", "Connection refused",   "DNS resolution failed",
+      "Handshake failed",  "handshake failed",  "No address added out", "name resolution"};
   if (a->status != GRPC_STATUS_UNAVAILABLE || a->initial.count || a->trailing.count) return false;
   for (size_t i = 0; i < sizeof phrases / sizeof *phrases; i++)
     if (strstr(details, phrases[i])) return true;
@@ -635,7 +637,8 @@ static void decode_error(eei_attempt *a, eei_attempt_result *res) {
   if (bin) {
     ee_route_status_from_rpc(GRPC_SLICE_START_PTR(*bin), GRPC_SLICE_LENGTH(*bin), code,
                              &res->status);
-    if (!res->status.message[0]) snprintf(res->status.message, EE_STATUS_MESSAGE_MAX, "%s", details);
+    if (!res->status.message[0])
+      snprintf(res->status.message, EE_STATUS_MESSAGE_MAX, "%s", details);
   } else if (code == EE_RESOURCE_EXHAUSTED && !a->trailing.count &&
              strstr(details, "larger than max")) {
     /* grpc's own receive limit: ours to report, and not worth a retry. */
@@ -679,6 +682,6 @@ static void *event_loop(void *arg) {
 }
 
 const eei_transport_ops eei_grpc_transport = {
-    "grpc",          grpc_create, grpc_destroy, grpc_prepare,       grpc_prepare_bytes,
-    grpc_describe,   grpc_target, grpc_start,   grpc_cancel,        grpc_prepared_free,
+    "grpc",        grpc_create, grpc_destroy, grpc_prepare, grpc_prepare_bytes,
+    grpc_describe, grpc_target, grpc_start,   grpc_cancel,  grpc_prepared_free,
 };

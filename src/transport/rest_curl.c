@@ -27,12 +27,12 @@
 #include "ee/wire.h"
 #include "transport.h"
 
-#define IDLE_HANDLES_MAX 64      /* easy handles kept for reuse */
-#define HOST_CONNECTIONS_MAX 64  /* HTTP/1.1: further transfers wait in curl's queue */
-#define POLL_MAX_MS 1000         /* curl_multi_poll wakes at least this often */
+#define IDLE_HANDLES_MAX 64     /* easy handles kept for reuse */
+#define HOST_CONNECTIONS_MAX 64 /* HTTP/1.1: further transfers wait in curl's queue */
+#define POLL_MAX_MS 1000        /* curl_multi_poll wakes at least this often */
 #define DEFAULT_MAX_RESPONSE ((size_t)32 << 20)
 #define BODY_KEEP_MAX ((size_t)1 << 20) /* a pooled response buffer larger than this is freed */
-#define DEADLINE_SLACK_MS 5 /* curl's timer may fire this early against our clock */
+#define DEADLINE_SLACK_MS 5             /* curl's timer may fire this early against our clock */
 #define RETRY_AFTER_MAX_S 86400
 
 /* An easy handle with its response buffer, reused across attempts (event thread only). */
@@ -40,9 +40,9 @@ typedef struct rest_slot {
   CURL *easy;
   struct rest_slot *next_idle;
   ee_buf body;
-  size_t limit;    /* max_response_bytes */
-  bool too_large;  /* the write callback refused the body */
-  bool no_memory;  /* the write callback could not grow the buffer */
+  size_t limit;   /* max_response_bytes */
+  bool too_large; /* the write callback refused the body */
+  bool no_memory; /* the write callback could not grow the buffer */
   char errbuf[CURL_ERROR_SIZE];
 } rest_slot;
 
@@ -55,20 +55,20 @@ struct eei_prepared {
   const char *url;    /* points into target, after "POST " */
   const char *body;   /* NUL-terminated JSON; NULL when no body */
   size_t body_len;
-  bool empty_body;    /* no body, but a method that needs Content-Length: 0 (not GET/DELETE) */
+  bool empty_body; /* no body, but a method that needs Content-Length: 0 (not GET/DELETE) */
 };
 
 struct eei_attempt {
   eei_transport *t;
   eei_prepared *p;
-  eei_attempt *qnext;             /* start queue (under t->mu) */
-  eei_attempt *prev, *next;       /* running list (event thread) */
-  rest_slot *slot;                /* while in curl */
-  int64_t deadline_ms;            /* 0 = none */
+  eei_attempt *qnext;       /* start queue (under t->mu) */
+  eei_attempt *prev, *next; /* running list (event thread) */
+  rest_slot *slot;          /* while in curl */
+  int64_t deadline_ms;      /* 0 = none */
   eei_attempt_done_fn done;
   void *user;
-  bool cancel_requested;          /* under t->mu */
-  struct curl_slist *headers;     /* nodes and text live in this allocation */
+  bool cancel_requested;      /* under t->mu */
+  struct curl_slist *headers; /* nodes and text live in this allocation */
 };
 
 struct eei_transport {
@@ -98,14 +98,14 @@ static size_t endpoint_len(const eei_transport *t) {
 
 /* One allocation: the struct, "METHOD URL\0", then the body and its NUL. */
 static ee_code prepared_from_http(eei_transport *t, const ee_route *route,
-                                  const ee_http_request *http, eei_prepared **out,
-                                  ee_status *st) {
+                                  const ee_http_request *http, eei_prepared **out, ee_status *st) {
   size_t mlen = strlen(http->method), elen = endpoint_len(t);
   size_t tlen = mlen + 1 + elen + http->target.len;
   size_t blen = http->has_body ? http->body.len : 0;
   eei_prepared *p = malloc(sizeof *p + tlen + 1 + (http->has_body ? blen + 1 : 0));
-  if (!p) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "rest: out of memory preparing %s",
-                               route->grpc_path);
+  if (!p)
+    return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "rest: out of memory preparing %s",
+                         route->grpc_path);
   char *target = (char *)(p + 1);
   memcpy(target, http->method, mlen);
   target[mlen] = ' ';
@@ -136,8 +136,8 @@ static ee_code rest_prepare(eei_transport *t, const ee_route *route, const Proto
                             eei_prepared **out, ee_status *st) {
   *out = NULL;
   if (!req || req->descriptor != route->request)
-    return ee_status_set(st, EE_INVALID_ARGUMENT, "rest: %s takes a %s request",
-                         route->grpc_path, route->request->name);
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "rest: %s takes a %s request", route->grpc_path,
+                         route->request->name);
   ee_http_request http;
   ee_http_request_init(&http);
   ee_code rc = ee_route_to_http(route, req, NULL, &http, st);
@@ -159,7 +159,9 @@ static ee_code rest_prepare_bytes(eei_transport *t, const ee_route *route, const
   return rc;
 }
 
-static void rest_prepared_free(eei_prepared *p) { free(p); }
+static void rest_prepared_free(eei_prepared *p) {
+  free(p);
+}
 
 static const char *rest_target(const eei_prepared *p, const char **http_method) {
   if (http_method) *http_method = p->method;
@@ -175,7 +177,8 @@ static ee_code json_quote(ee_buf *b, const char *s, ee_status *st) {
     if (c != '\0' && c != '"' && c != '\\' && c >= 0x20) continue;
     rc = ee_buf_append(b, run, (size_t)(s - run), st);
     if (c == '\0' || rc != EE_OK) break;
-    rc = c == '"' || c == '\\' ? ee_buf_printf(b, st, "\\%c", c) : ee_buf_printf(b, st, "\\u%04x", c);
+    rc = c == '"' || c == '\\' ? ee_buf_printf(b, st, "\\%c", c)
+                               : ee_buf_printf(b, st, "\\u%04x", c);
     run = s + 1;
   }
   return rc == EE_OK ? ee_buf_append(b, "\"", 1, st) : rc;
@@ -194,7 +197,8 @@ static ee_code describe_header(ee_buf *out, bool first, const char *name, const 
 static ee_code rest_describe(const eei_prepared *p, const eei_header *headers, size_t n_headers,
                              ee_buf *out, ee_status *st) {
   size_t mark = out->len;
-  ee_code rc = ee_buf_printf(out, st, "{\"transport\":\"rest\",\"method\":\"%s\",\"url\":", p->method);
+  ee_code rc =
+      ee_buf_printf(out, st, "{\"transport\":\"rest\",\"method\":\"%s\",\"url\":", p->method);
   if (rc == EE_OK) rc = json_quote(out, p->url, st);
   if (rc == EE_OK) rc = ee_buf_append_str(out, ",\"headers\":{", st);
   for (size_t i = 0; i < n_headers && rc == EE_OK; i++)
@@ -329,8 +333,10 @@ static void result_init(eei_attempt_result *res) {
 }
 
 static void running_unlink(eei_transport *t, eei_attempt *a) {
-  if (a->prev) a->prev->next = a->next;
-  else if (t->running == a) t->running = a->next;
+  if (a->prev)
+    a->prev->next = a->next;
+  else if (t->running == a)
+    t->running = a->next;
   if (a->next) a->next->prev = a->prev;
   a->prev = a->next = NULL;
 }
@@ -425,10 +431,8 @@ static bool never_sent(CURLcode cc) {
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-      return true;
-    default:
-      return false;
+    case CURLE_URL_MALFORMAT: return true;
+    default: return false;
   }
 }
 
@@ -580,7 +584,9 @@ static void *event_loop(void *arg) {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_OK;
 
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init(void) {
+  curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static void transport_free(eei_transport *t) {
   while (t->idle) {
@@ -599,8 +605,7 @@ static ee_code rest_create(const eei_transport_config *cfg, eei_transport **out,
   if (curl_init_rc != CURLE_OK)
     return ee_status_set(st, EE_INTERNAL, "rest: curl_global_init: %s",
                          curl_easy_strerror(curl_init_rc));
-  if (!cfg || !cfg->endpoint)
-    return ee_status_set(st, EE_INVALID_ARGUMENT, "rest: no endpoint");
+  if (!cfg || !cfg->endpoint) return ee_status_set(st, EE_INVALID_ARGUMENT, "rest: no endpoint");
   eei_transport *t = calloc(1, sizeof *t);
   if (!t) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "rest: out of memory");
   t->cfg = *cfg;
@@ -639,11 +644,13 @@ static void rest_destroy(eei_transport *t) {
 }
 
 /* A header value with CR or LF would end the header early (and smuggle another). */
-static bool header_ok(const char *s) { return s && !strpbrk(s, "\r\n"); }
+static bool header_ok(const char *s) {
+  return s && !strpbrk(s, "\r\n");
+}
 
 static const char CONTENT_TYPE[] = "Content-Type: application/json";
 static const char NO_CONTENT_TYPE[] = "Content-Type:"; /* an empty POST: not curl's form type */
-static const char NO_EXPECT[] = "Expect:"; /* never wait for 100-continue */
+static const char NO_EXPECT[] = "Expect:";             /* never wait for 100-continue */
 
 /* The attempt, its curl_slist nodes and their text in one allocation. */
 static eei_attempt *attempt_new(const eei_prepared *p, const eei_header *h, size_t n,
@@ -651,8 +658,10 @@ static eei_attempt *attempt_new(const eei_prepared *p, const eei_header *h, size
   size_t text = 0;
   for (size_t i = 0; i < n; i++) {
     if (!header_ok(h[i].name) || !h[i].name[0] || !header_ok(h[i].value)) {
-      ee_status_set(st, EE_INVALID_ARGUMENT, "rest: header \"%s\" has an empty name or a "
-                    "line break", h[i].name ? h[i].name : "(null)");
+      ee_status_set(st, EE_INVALID_ARGUMENT,
+                    "rest: header \"%s\" has an empty name or a "
+                    "line break",
+                    h[i].name ? h[i].name : "(null)");
       return NULL;
     }
     text += strlen(h[i].name) + 2 + strlen(h[i].value) + 1;
@@ -706,8 +715,10 @@ static ee_code rest_start(eei_transport *t, eei_prepared *p, const eei_header *h
     return ee_status_set(st, EE_CANCELLED, "rest: the transport is shutting down");
   }
   bool was_empty = t->q_head == NULL;
-  if (t->q_tail) t->q_tail->qnext = a;
-  else t->q_head = a;
+  if (t->q_tail)
+    t->q_tail->qnext = a;
+  else
+    t->q_head = a;
   t->q_tail = a;
   pthread_mutex_unlock(&t->mu);
   /* A non-empty queue already has a wake-up on its way (the loop empties it whole). */

@@ -7,7 +7,7 @@
 
 typedef struct rest_proc {
   pid_t pid;
-  int out_fd; /* read end of its stdout, kept open until stop (no SIGPIPE) */
+  int out_fd;     /* read end of its stdout, kept open until stop (no SIGPIPE) */
   char line[512]; /* the first stdout line, without the newline */
 } rest_proc;
 

@@ -18,15 +18,15 @@
 #include "emu_spawn.h"
 #include "transport.h"
 
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (!(cond)) fail(__FILE__, __LINE__, "check failed: %s", #cond);     \
+#define CHECK(cond)                                                   \
+  do {                                                                \
+    if (!(cond)) fail(__FILE__, __LINE__, "check failed: %s", #cond); \
   } while (0)
-#define CHECK_CODE(st, want)                                                             \
-  do {                                                                                   \
-    if ((st).code != (want))                                                             \
-      fail(__FILE__, __LINE__, "want %s, got %s: %s", ee_code_name(want),                \
-           ee_code_name((st).code), (st).message);                                       \
+#define CHECK_CODE(st, want)                                                                       \
+  do {                                                                                             \
+    if ((st).code != (want))                                                                       \
+      fail(__FILE__, __LINE__, "want %s, got %s: %s", ee_code_name(want), ee_code_name((st).code), \
+           (st).message);                                                                          \
   } while (0)
 
 static const char *emulator_path;
@@ -78,7 +78,9 @@ static eei_transport *new_transport_cfg(int port, size_t max_response, int max_d
   return t;
 }
 
-static eei_transport *new_transport(void) { return new_transport_cfg(emu.grpc_port, 0, 0); }
+static eei_transport *new_transport(void) {
+  return new_transport_cfg(emu.grpc_port, 0, 0);
+}
 
 static const ee_route *route(const char *path) {
   const ee_route *r = ee_route_find(ee_route_table_default(), path);
@@ -101,11 +103,11 @@ static char *to_json(const ProtobufCMessage *m) {
   return b.data;
 }
 
-#define EXPORT_JSON(project, extra)                                                         \
-  "{\"project\":\"" project "\",\"description\":\"transport test\"," extra                  \
-  "\"expression\":{\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":"      \
+#define EXPORT_JSON(project, extra)                                                          \
+  "{\"project\":\"" project "\",\"description\":\"transport test\"," extra                   \
+  "\"expression\":{\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":"        \
   "\"Image.constant\",\"arguments\":{\"value\":{\"constantValue\":5}}}}},\"result\":\"0\"}," \
-  "\"fileExportOptions\":{\"fileFormat\":\"GEO_TIFF\",\"driveDestination\":{\"folder\":"    \
+  "\"fileExportOptions\":{\"fileFormat\":\"GEO_TIFF\",\"driveDestination\":{\"folder\":"     \
   "\"out\",\"filenamePrefix\":\"img\"}}}"
 
 #define EXPORT "/google.earthengine.v1.EarthEngine/ExportImage"
@@ -156,7 +158,9 @@ static void waiter_wait(waiter *w) {
   pthread_mutex_unlock(&w->mu);
 }
 
-static int64_t in_ms(int ms) { return eei_now_ms() + ms; }
+static int64_t in_ms(int ms) {
+  return eei_now_ms() + ms;
+}
 
 /* Prepares and runs one attempt; the result is in *w (waiter_init'ed by this). */
 static void run(eei_transport *t, const char *rpc, const ProtobufCMessage *req, int64_t deadline,
@@ -187,8 +191,10 @@ static ProtobufCMessage *call_json(eei_transport *t, const char *rpc, const char
   ProtobufCMessage *resp = w.resp;
   w.resp = NULL;
   waiter_destroy(&w);
-  if (st->code == EE_OK) CHECK(resp && resp->descriptor == r->response);
-  else CHECK(resp == NULL);
+  if (st->code == EE_OK)
+    CHECK(resp && resp->descriptor == r->response);
+  else
+    CHECK(resp == NULL);
   return resp;
 }
 
@@ -299,8 +305,7 @@ static void group_errors(void) {
   waiter_destroy(&w);
   T->prepared_free(p);
   /* Bytes that are not the request: the service says so. */
-  CHECK(T->prepare_bytes(t, route(EXPORT), (const uint8_t *)"\xff\xff", 2, NULL, &p, &st) ==
-        EE_OK);
+  CHECK(T->prepare_bytes(t, route(EXPORT), (const uint8_t *)"\xff\xff", 2, NULL, &p, &st) == EE_OK);
   waiter_init(&w);
   CHECK(T->start(t, p, headers, N_HEADERS, 0, on_done, &w, NULL, &st) == EE_OK);
   waiter_wait(&w);
@@ -469,7 +474,8 @@ static void group_describe(void) {
   char *msg = to_json(req);
   char want[4096];
   snprintf(want, sizeof want,
-           "{\"transport\":\"grpc\",\"method\":\"" EXPORT "\",\"metadata\":{"
+           "{\"transport\":\"grpc\",\"method\":\"" EXPORT
+           "\",\"metadata\":{"
            "\"authorization\":\"REDACTED\",\"x-goog-api-client\":\"gl-c/11 ee-c/0.1.0\","
            "\"x-goog-user-project\":\"quota-proj\",\"user-agent\":\"eetest/1.0 ee-c/0.1.0\","
            "\"x-goog-request-params\":\"project=projects%%2Fp1\"},\"message\":%s}",
@@ -506,15 +512,16 @@ static void *worker(void *arg) {
     waiter w;
     waiter_init(&w);
     ee_status st;
-    if (T->start(wa->t, wa->p, headers, N_HEADERS, in_ms(60000), on_done, &w, NULL, &st) !=
-        EE_OK) {
+    if (T->start(wa->t, wa->p, headers, N_HEADERS, in_ms(60000), on_done, &w, NULL, &st) != EE_OK) {
       fprintf(stderr, "start: %s\n", st.message);
       waiter_destroy(&w);
       continue;
     }
     waiter_wait(&w);
-    if (w.calls == 1 && w.st.code == EE_OK && w.resp) wa->ok++;
-    else fprintf(stderr, "attempt: %s: %s\n", ee_code_name(w.st.code), w.st.message);
+    if (w.calls == 1 && w.st.code == EE_OK && w.resp)
+      wa->ok++;
+    else
+      fprintf(stderr, "attempt: %s: %s\n", ee_code_name(w.st.code), w.st.message);
     waiter_destroy(&w);
   }
   return NULL;
@@ -591,9 +598,9 @@ static const struct {
   const char *name;
   void (*fn)(void);
 } groups[] = {
-    {"rpcs", group_rpcs},         {"errors", group_errors},       {"faults", group_faults},
-    {"refused", group_refused},   {"deadline", group_deadline},   {"cancel", group_cancel},
-    {"limits", group_limits},     {"describe", group_describe},   {"concurrency", group_concurrency},
+    {"rpcs", group_rpcs},       {"errors", group_errors},     {"faults", group_faults},
+    {"refused", group_refused}, {"deadline", group_deadline}, {"cancel", group_cancel},
+    {"limits", group_limits},   {"describe", group_describe}, {"concurrency", group_concurrency},
     {"destroy", group_destroy},
 };
 

@@ -232,7 +232,8 @@ static eei_attempt_result get_op(eei_transport *t, const char *name, int64_t dea
 }
 
 /* The OperationMetadata inside op->metadata, or NULL. */
-static Google__Earthengine__V1__OperationMetadata *metadata_of(const Google__Longrunning__Operation *op) {
+static Google__Earthengine__V1__OperationMetadata *metadata_of(
+    const Google__Longrunning__Operation *op) {
   if (!op->metadata || !strstr(op->metadata->type_url, "OperationMetadata")) return NULL;
   ProtobufCMessage *m = NULL;
   ee_status st;
@@ -361,8 +362,7 @@ static void test_describe(void) {
   eei_prepared *p = NULL;
   CHECK(R->prepare(t, route(GET_RPC), &g.base, &p, &st) == EE_OK, "prepare get: %s", st.message);
   const char *method = NULL;
-  CHECK(strcmp(R->target(p, &method),
-               "GET http://127.0.0.1:1/v1/projects/p/operations/a%20b") == 0,
+  CHECK(strcmp(R->target(p, &method), "GET http://127.0.0.1:1/v1/projects/p/operations/a%20b") == 0,
         "target %s", R->target(p, NULL));
   CHECK(method && strcmp(method, "GET") == 0, "method");
   ee_buf out = EE_BUF_INIT;
@@ -434,9 +434,10 @@ static void test_invalid(void) {
         "bad path value");
   CHECK(strstr(st.message, "name") != NULL, "names the field: %s", st.message);
   const uint8_t junk[] = {0x0a, 0x40, 'x'};
-  CHECK(R->prepare_bytes(t, route(GET_RPC), junk, sizeof junk, "", &p, &st) ==
-                EE_INVALID_ARGUMENT && !p,
-        "bad bytes: %s", st.message);
+  CHECK(
+      R->prepare_bytes(t, route(GET_RPC), junk, sizeof junk, "", &p, &st) == EE_INVALID_ARGUMENT &&
+          !p,
+      "bad bytes: %s", st.message);
   CHECK(R->prepare(t, route(LIST_RPC), &g.base, &p, &st) == EE_INVALID_ARGUMENT && !p,
         "wrong request type: %s", st.message);
 
@@ -597,8 +598,7 @@ static void test_cancel(void) {
 
   /* destroy with 40 calls running: each done runs once, CANCELLED. */
   racer rc = {0};
-  for (int i = 0; i < 40; i++)
-    R->start(t, p, DEFAULT_HEADERS, 3, 0, race_done, &rc, NULL, &st);
+  for (int i = 0; i < 40; i++) R->start(t, p, DEFAULT_HEADERS, 3, 0, race_done, &rc, NULL, &st);
   sleep_us(100000);
   R->destroy(t);
   CHECK(rc.dones == 40 && rc.cancelled == 40, "destroy ends all: %d done, %d cancelled",

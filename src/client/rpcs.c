@@ -260,7 +260,9 @@ ee_code ee_client_wait_done(ee_client *c, const char *name, int timeout_ms, ee_p
       rc = ee_status_set(st, EE_DEADLINE_EXCEEDED, "%s: not done after %d ms", name, timeout_ms);
       break;
     }
-    int64_t slice = deadline && remaining < WAIT_SLICE_MS ? remaining : WAIT_SLICE_MS;
+    /* With someone watching progress, come back often enough to show it move. */
+    int64_t max_slice = progress ? WAIT_SLICE_PROGRESS_MS : WAIT_SLICE_MS;
+    int64_t slice = deadline && remaining < max_slice ? remaining : max_slice;
     /* The first look is a Get (no need to wait when it is done already), then Wait while
      * the service has it. */
     bool use_wait = !first && wait_supported;

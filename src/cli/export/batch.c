@@ -186,13 +186,7 @@ static int prepare_items(batch *b) {
     if (b->cli->project_flag || !r->project || !r->project[0]) {
       if (!b->cli->project)
         return cli_usage("%s: project: none in the request and no --project", it->source);
-      /* The client stores "projects/ID"; the request must carry the same form. */
-      r->project = (char *)(strncmp(b->cli->project, "projects/", 9) == 0 ? b->cli->project : NULL);
-      if (!r->project) {
-        static char full[600];
-        snprintf(full, sizeof full, "projects/%.580s", b->cli->project);
-        r->project = full;
-      }
+      r->project = (char *)b->cli->project;
     }
     if (!r->request_id || !r->request_id[0]) {
       int rc = derive_request_id(it, r->project);

@@ -26,6 +26,7 @@ typedef struct cli {
   bool verbose;      /* -v: log each exchange on stderr */
   bool project_flag; /* --project given: it overrides a request's own project */
   const char *project;
+  char project_buf[512];
   ee_client *client; /* created on first use */
 } cli;
 

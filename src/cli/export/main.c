@@ -171,6 +171,16 @@ void cli_print_operation(const Google__Longrunning__Operation *op) {
   ee_message_free(md);
 }
 
+/* "ID" or "projects/ID"; requests carry the full form. */
+static int set_project(cli *c, const char *what, const char *v) {
+  const char *id = strncmp(v, "projects/", 9) == 0 ? v + 9 : v;
+  if (!id[0] || strchr(id, '/') || strlen(id) > 400)
+    return cli_usage("%s: \"%.400s\" is not projects/ID", what, v);
+  snprintf(c->project_buf, sizeof c->project_buf, "projects/%s", id);
+  c->opts.project = c->project = c->project_buf;
+  return 0;
+}
+
 /* Takes the global flags out of argv (they may appear anywhere); the rest stays in order.
  * Returns -1 to go on, else an exit code. */
 static int parse_globals(cli *c, int *argc, char **argv) {
@@ -179,14 +189,15 @@ static int parse_globals(cli *c, int *argc, char **argv) {
     const char *a = argv[i];
     bool takes_value = strcmp(a, "--transport") == 0 || strcmp(a, "--endpoint") == 0 ||
                        strcmp(a, "--project") == 0 || strcmp(a, "--output") == 0;
-    if (takes_value && i + 1 >= *argc) return cli_usage("%s needs a value", a);
+    if (takes_value && (i + 1 >= *argc || strncmp(argv[i + 1], "--", 2) == 0))
+      return cli_usage("%s needs a value", a);
     if (strcmp(a, "--transport") == 0) {
       if (ee_transport_from_name(argv[++i], &c->opts.transport) != 0)
         return cli_usage("--transport: \"%s\" is not rest or grpc", argv[i]);
     } else if (strcmp(a, "--endpoint") == 0) {
       c->opts.endpoint = argv[++i];
     } else if (strcmp(a, "--project") == 0) {
-      c->opts.project = c->project = argv[++i];
+      if (set_project(c, "--project", argv[++i])) return EXIT_USAGE;
       c->project_flag = true;
     } else if (strcmp(a, "--output") == 0) {
       const char *v = argv[++i];
@@ -213,7 +224,7 @@ int main(int argc, char **argv) {
   memset(&c, 0, sizeof c);
   ee_client_options_init(&c.opts);
   if (ee_client_options_from_env(&c.opts, &st) != EE_OK) return cli_usage("%s", st.message);
-  c.project = c.opts.project;
+  if (c.opts.project && set_project(&c, "EE_PROJECT", c.opts.project)) return EXIT_USAGE;
   int rc = parse_globals(&c, &argc, argv);
   if (rc >= 0) return rc;
   if (argc < 2) {

@@ -235,9 +235,10 @@ static ee_code poll_once(ee_client *c, const char *name, bool *use_wait, int64_t
   return ee_client_get_operation(c, &g, &co, op, st);
 }
 
-#define WAIT_SLICE_MS 10000 /* one WaitOperation asks for at most this */
-#define POLL_INITIAL_MS 500 /* Get polling: first interval */
-#define POLL_MAX_MS 10000   /* Get polling: longest interval */
+#define WAIT_SLICE_MS 10000         /* one WaitOperation asks for at most this */
+#define WAIT_SLICE_PROGRESS_MS 2000 /* ... while a progress callback watches */
+#define POLL_INITIAL_MS 500         /* Get polling: first interval */
+#define POLL_MAX_MS 10000           /* Get polling: longest interval */
 
 static void sleep_ms(int64_t ms) {
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};

@@ -30,6 +30,7 @@ struct eei_call {
   bool idempotent;      /* false: ExportImage without a requestId */
   bool refreshed_token; /* the one UNAUTHENTICATED refresh was spent */
   bool force_refresh;   /* the next attempt asks for a new token */
+  uint64_t token_gen;   /* generation of the credentials' token the last attempt sent */
   eei_call_done_fn done;
   void *user;
   eei_call *prev, *next; /* in client->calls */
@@ -68,12 +69,17 @@ static void call_free(eei_call *call) {
   free(call);
 }
 
-/* Ends the call: the user's callback, then the call is gone. */
+/* Ends the call: the user's callback, then the call is gone. The prepared call is freed
+ * while the call is still registered: once the list is empty, ee_client_free destroys the
+ * transport that owns it. Nothing touches the client after unregister_call. */
 static void finish(eei_call *call, ProtobufCMessage *resp, const ee_status *st) {
   ee_client *c = call->client;
   call->done(call->user, resp, st);
+  c->ops->prepared_free(call->prepared);
+  call->prepared = NULL;
   unregister_call(c, call);
-  call_free(call);
+  pthread_mutex_destroy(&call->mu);
+  free(call);
 }
 
 /* ---- logging ---- */
@@ -124,7 +130,7 @@ static int64_t next_delay(eei_call *call, const eei_attempt_result *res) {
   const ee_status *st = &res->status;
   ee_client *c = call->client;
   if (call->cancelled) return -1;
-  if (st->code == EE_UNAUTHENTICATED && c->opts.token_fn && !call->refreshed_token) {
+  if (st->code == EE_UNAUTHENTICATED && eei_client_refreshes_tokens(c) && !call->refreshed_token) {
     call->refreshed_token = true;
     call->force_refresh = true;
     return 0;
@@ -174,7 +180,7 @@ static ee_code launch(eei_call *call, ee_status *st) {
     return ee_status_set(st, EE_CANCELLED, "the call was cancelled");
   }
   /* The token source may block (a refresh): not under the call's lock. */
-  ee_code rc = eei_attempt_headers(c, refresh, false, &token, headers, &n, st);
+  ee_code rc = eei_attempt_headers(c, refresh, false, &call->token_gen, &token, headers, &n, st);
   if (rc == EE_OK) {
     int64_t now = eei_now_ms();
     int64_t deadline = now + c->opts.attempt_timeout_ms;
@@ -235,9 +241,10 @@ void eei_call_cancel(eei_call *call) {
   pthread_mutex_lock(&call->mu);
   call->cancelled = true;
   if (call->attempt) call->client->ops->cancel(call->client->transport, call->attempt);
-  pthread_mutex_unlock(&call->mu);
-  /* Waiting out a backoff: run the timer now, which sees the cancel and finishes. */
+  /* Waiting out a backoff: run the timer now, which sees the cancel and finishes. Under
+   * the call's lock: once it is released, done may run and free the call. */
   eei_timer_fire_now(call->client->timers, &call->backoff);
+  pthread_mutex_unlock(&call->mu);
 }
 
 /* ---- starting ---- */
@@ -332,6 +339,8 @@ static void wake(void *user, ProtobufCMessage *resp, const ee_status *st) {
 ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
                           const ee_call_options *co, ProtobufCMessage **out, ee_status *st) {
   waiter w;
+  ee_status ignored; /* the token source is always handed a status to fill */
+  if (!st) st = &ignored;
   *out = NULL;
   w.done = false;
   w.resp = NULL;
@@ -343,7 +352,7 @@ ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMe
     while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
     rc = w.st.code;
-    if (st) *st = w.st;
+    *st = w.st;
     *out = w.resp;
   }
   pthread_cond_destroy(&w.cv);

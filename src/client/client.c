@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_internal.h"
 #include "client_internal.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -39,10 +40,20 @@ ee_code ee_client_options_from_env(ee_client_options *o, ee_status *st) {
   if (transport && ee_transport_from_name(transport, &kind) != 0)
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "EE_TRANSPORT: \"%.64s\" is not a transport (rest or grpc)", transport);
+  const char *creds = env_nonempty("EE_CREDENTIALS");
+  if (creds && strcmp(creds, "adc") != 0 && strcmp(creds, "none") != 0)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "EE_CREDENTIALS: \"%.64s\" is not adc or none",
+                         creds);
   o->transport = kind;
   if (env_nonempty("EE_ENDPOINT")) o->endpoint = env_nonempty("EE_ENDPOINT");
   if (env_nonempty("EE_PROJECT")) o->project = env_nonempty("EE_PROJECT");
-  if (env_nonempty("EE_ACCESS_TOKEN")) o->access_token = env_nonempty("EE_ACCESS_TOKEN");
+  bool own = o->access_token || o->credentials || o->token_fn;
+  if (env_nonempty("EE_ACCESS_TOKEN"))
+    o->access_token = env_nonempty("EE_ACCESS_TOKEN");
+  else if (creds && strcmp(creds, "none") == 0)
+    o->adc = false;
+  else if (!own && ((creds && strcmp(creds, "adc") == 0) || ee_adc_available()))
+    o->adc = true;
   ee_status_clear(st);
   return EE_OK;
 }
@@ -199,10 +210,30 @@ static ee_code check_options(const ee_client_options *o, ee_status *st) {
                          (int)o->transport);
   for (int i = 0; i < 6; i++)
     if (check_string(names[i], vals[i], st) != EE_OK) return st ? st->code : EE_INVALID_ARGUMENT;
-  if (o->project &&
-      (!o->project[0] || strchr(o->project + (strncmp(o->project, "projects/", 9) ? 0 : 9), '/')))
+  const char *id = o->project + (o->project && strncmp(o->project, "projects/", 9) == 0 ? 9 : 0);
+  if (o->project && (!id[0] || strchr(id, '/')))
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "project \"%.200s\": expected \"projects/ID\" or \"ID\"", o->project);
+  return EE_OK;
+}
+
+/* Where tokens come from when no fixed token is given: the caller's source (the client
+ * keeps a reference), or ADC built now so that a bad key file fails here, naming it. The
+ * credentials' quota_project_id is the default quota project. */
+static ee_code setup_credentials(ee_client *c, ee_status *st) {
+  ee_client_options *o = &c->opts;
+  if (o->access_token) return EE_OK;
+  if (o->credentials)
+    c->creds = ee_token_source_ref(o->credentials);
+  else if (!o->token_fn && o->adc) {
+    ee_code rc = ee_token_source_adc(NULL, &c->creds, st);
+    if (rc != EE_OK) return rc;
+  }
+  o->credentials = c->creds;
+  const char *q = c->creds && !o->quota_project ? ee_token_source_quota_project(c->creds) : NULL;
+  if (q && check_string("quota_project_id of the credentials", q, st) != EE_OK)
+    return EE_INVALID_ARGUMENT;
+  if (q) o->quota_project = q; /* lives as long as the client's reference */
   return EE_OK;
 }
 
@@ -223,7 +254,10 @@ ee_code eei_client_new_with_ops(const ee_client_options *opts, const eei_transpo
   rc = check_options(&c->opts, st);
   if (rc == EE_OK) rc = parse_endpoint(c->opts.endpoint, &ep, st);
   if (rc == EE_OK) rc = copy_strings(c, &ep, st);
+  if (rc == EE_OK) rc = setup_credentials(c, st);
   if (rc != EE_OK) {
+    ee_token_source_free(c->creds);
+    free(c->strings);
     free(c);
     return rc;
   }
@@ -262,24 +296,34 @@ void ee_client_free(ee_client *c) {
   pthread_cond_destroy(&c->idle);
   pthread_mutex_destroy(&c->mu);
   if (c->opts.access_token) memset((char *)c->opts.access_token, 0, strlen(c->opts.access_token));
+  ee_token_source_free(c->creds);
   free(c->strings);
   free(c);
 }
 
 /* ---- headers of one attempt ---- */
 
-ee_code eei_attempt_headers(ee_client *c, bool force_refresh, bool for_dry_run, ee_buf *token,
-                            eei_header headers[6], size_t *n, ee_status *st) {
+ee_token_source *ee_client_credentials(const ee_client *c) {
+  return c ? c->creds : NULL;
+}
+
+bool eei_client_refreshes_tokens(const ee_client *c) {
+  return !c->opts.access_token && (c->creds || c->opts.token_fn);
+}
+
+ee_code eei_attempt_headers(ee_client *c, bool force_refresh, bool for_dry_run, uint64_t *token_gen,
+                            ee_buf *token, eei_header headers[6], size_t *n, ee_status *st) {
   size_t k = 0;
   ee_code rc = EE_OK;
-  if (c->opts.access_token || c->opts.token_fn) {
+  if (c->opts.access_token || c->creds || c->opts.token_fn) {
     rc = ee_buf_append_str(token, "Bearer ", st);
     if (rc == EE_OK && for_dry_run)
       rc = ee_buf_append_str(token, "REDACTED", st);
     else if (rc == EE_OK && c->opts.access_token)
       rc = ee_buf_append_str(token, c->opts.access_token, st);
     else if (rc == EE_OK) {
-      rc = c->opts.token_fn(c->opts.token_user, force_refresh, token, st);
+      rc = c->creds ? eei_token_source_get(c->creds, force_refresh, token_gen, token, st)
+                    : c->opts.token_fn(c->opts.token_user, force_refresh, token, st);
       if (rc != EE_OK)
         ee_status_prefix(st, "getting an access token");
       else if (token->len <= 7 || has_control_chars(token->data))

@@ -54,6 +54,8 @@ struct ee_client {
   size_t n_calls;
   bool closing;
   pthread_mutex_t token_mu; /* serialises token_fn refreshes (single flight) */
+  ee_token_source *creds;   /* a reference: opts.credentials, or the ADC source built for
+                               opts.adc; NULL when access_token or token_fn is used */
 };
 
 /* Called once per call, on a client thread, with the final result. The callee owns
@@ -86,9 +88,14 @@ ee_code eei_request_effective(ee_client *c, const ee_route *route, const Protobu
 
 /* The headers of one attempt (authorization from the token source unless for_dry_run,
  * where a configured source shows as a redacted value without being asked). token
- * holds the token text; headers point into it and into c. Returns the count. */
-ee_code eei_attempt_headers(ee_client *c, bool force_refresh, bool for_dry_run, ee_buf *token,
-                            eei_header headers[6], size_t *n, ee_status *st);
+ * holds the token text; headers point into it and into c. Returns the count. token_gen
+ * (may be NULL): the generation of the credentials' token this call last used (in, for
+ * a forced refresh) and of the one now used (out). */
+ee_code eei_attempt_headers(ee_client *c, bool force_refresh, bool for_dry_run, uint64_t *token_gen,
+                            ee_buf *token, eei_header headers[6], size_t *n, ee_status *st);
+
+/* Whether the client asks a refreshable source for tokens (one refresh after a 401). */
+bool eei_client_refreshes_tokens(const ee_client *c);
 
 /* Local checks of an ExportImage request, naming the JSON field at fault. */
 ee_code eei_validate_export(const Google__Earthengine__V1__ExportImageRequest *req, ee_status *st);

@@ -9,19 +9,38 @@
 
 typedef Google__Earthengine__V1__ExportImageRequest ExportReq;
 
+/* Random bytes for request ids from a per-thread buffer: one getrandom call per 16 ids,
+ * not one per call (a syscall costs more than the rest of the id on a VM). */
+static void random_bytes(unsigned char *out, size_t n) {
+  static _Thread_local unsigned char pool[256];
+  static _Thread_local size_t left;
+  while (n) {
+    if (!left) {
+      size_t got = 0;
+      while (got < sizeof pool) {
+        ssize_t k = getrandom(pool + got, sizeof pool - got, 0);
+        if (k <= 0) break;
+        got += (size_t)k;
+      }
+      for (; got < sizeof pool; got += 8) { /* getrandom does not fail on Linux >= 3.17 */
+        uint64_t r = eei_random64();
+        memcpy(pool + got, &r, sizeof pool - got < 8 ? sizeof pool - got : 8);
+      }
+      left = sizeof pool;
+    }
+    size_t take = n < left ? n : left;
+    memcpy(out, pool + sizeof pool - left, take);
+    memset(pool + sizeof pool - left, 0, take); /* used bytes do not stay behind */
+    left -= take;
+    out += take;
+    n -= take;
+  }
+}
+
 void ee_uuid4(char out[37]) {
   static const char hex[] = "0123456789abcdef";
   unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = getrandom(b + got, sizeof b - got, 0);
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  for (; got < sizeof b; got += 8) { /* getrandom cannot fail on Linux >= 3.17; be safe */
-    uint64_t r = eei_random64();
-    memcpy(b + got, &r, sizeof b - got < 8 ? sizeof b - got : 8);
-  }
+  random_bytes(b, sizeof b);
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
   size_t o = 0;
@@ -84,7 +103,8 @@ ee_code eei_validate_export(const ExportReq *r, ee_status *st) {
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "project: required (\"projects/ID\"; or set the client's project)");
   if (!r->expression) return ee_status_set(st, EE_INVALID_ARGUMENT, "expression: required");
-  if (!empty(r->request_id) && check_request_id(r->request_id, st) != EE_OK) return st->code;
+  if (!empty(r->request_id) && check_request_id(r->request_id, st) != EE_OK)
+    return EE_INVALID_ARGUMENT; /* st may be NULL */
   if (r->priority && (r->priority->value < 0 || r->priority->value > 9999))
     return ee_status_set(st, EE_INVALID_ARGUMENT, "priority: %d is outside 0..9999",
                          (int)r->priority->value);

@@ -307,7 +307,7 @@ ee_code ee_client_prepare(ee_client *c, const char *rpc, const ProtobufCMessage 
   if (rc == EE_OK) rc = c->ops->prepare(c->transport, route, effective, &prepared, st);
   free(owned);
   ee_buf_init(&token, 4096);
-  if (rc == EE_OK) rc = eei_attempt_headers(c, false, true, &token, headers, &n, st);
+  if (rc == EE_OK) rc = eei_attempt_headers(c, false, true, NULL, &token, headers, &n, st);
   if (rc == EE_OK) rc = c->ops->describe(prepared, headers, n, out, st);
   c->ops->prepared_free(prepared);
   ee_buf_free(&token);

@@ -41,7 +41,9 @@ ee_code ee_buf_reserve(ee_buf *b, size_t n, ee_status *st) {
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
   char *p = realloc(b->data, cap);
-  if (!p) return ee_status_set(st, EE_INTERNAL, "out of memory growing a buffer to %zu bytes", cap);
+  if (!p)
+    return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory growing a buffer to %zu bytes",
+                         cap);
   b->data = p;
   b->cap = cap;
   return EE_OK;

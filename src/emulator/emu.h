@@ -51,6 +51,10 @@ typedef struct emu_config {
   const char *tls_key_file;
   char *tls_cert_pem; /* their contents, loaded and checked by emu_tls_load (tls.h) */
   char *tls_key_pem;
+  const char *trust_key_file;      /* --trust-key: serve POST /token for RS256 JWTs */
+  const char *trust_refresh_token; /* --trust-refresh-token: and the refresh_token grant */
+  int token_ttl;                   /* --token-ttl: seconds an issued token lives */
+  struct emu_tokens *tokens;       /* the token endpoint (tokens.h), or NULL */
 } emu_config;
 
 /* Wall-clock nanoseconds since the Unix epoch (operation timestamps). */

@@ -15,6 +15,7 @@
 
 #include "frontends.h"
 #include "tls.h"
+#include "tokens.h"
 
 static const char usage[] =
     "usage: ee-emulator [--host 127.0.0.1] [--rest-port N] [--grpc-port N] [options]\n"
@@ -32,7 +33,11 @@ static const char usage[] =
     "  --grpc-threads N          gRPC calls served at once (default 16)\n"
     "  --max-connections N       REST connections at once (default 1024)\n"
     "  --tls-cert FILE           serve both ports over TLS with this PEM certificate chain\n"
-    "  --tls-key FILE            and this PEM private key (both flags, or neither)\n";
+    "  --tls-key FILE            and this PEM private key (both flags, or neither)\n"
+    "  --trust-key FILE          serve POST /token: RS256 JWTs signed by this PEM public key\n"
+    "                            (or certificate) get access tokens; only those are accepted\n"
+    "  --trust-refresh-token T   POST /token also honours the refresh_token grant for T\n"
+    "  --token-ttl S             lifetime of an issued access token (default 3600)\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -78,6 +83,7 @@ static const int_flag int_flags[] = {
     {"--max-depth", 2, 1000, offsetof(emu_config, max_depth)},
     {"--grpc-threads", 1, 256, offsetof(emu_config, grpc_threads)},
     {"--max-connections", 1, 10000, offsetof(emu_config, max_connections)},
+    {"--token-ttl", 1, 86400, offsetof(emu_config, token_ttl)},
 };
 
 static bool known_flag(const char *flag) {
@@ -90,7 +96,9 @@ static bool known_flag(const char *flag) {
                                        "--token",
                                        "--state",
                                        "--tls-cert",
-                                       "--tls-key"};
+                                       "--tls-key",
+                                       "--trust-key",
+                                       "--trust-refresh-token"};
   for (size_t i = 0; i < sizeof int_flags / sizeof *int_flags; i++)
     if (strcmp(flag, int_flags[i].name) == 0) return true;
   for (size_t i = 0; i < sizeof others / sizeof *others; i++)
@@ -137,6 +145,14 @@ static int apply_flag(emu_config *c, const char *flag, const char *v) {
   } else if (strcmp(flag, "--state") == 0) {
     if (!v[0]) return usage_error("%s: needs a file name", flag);
     c->state_path = v;
+  } else if (strcmp(flag, "--trust-key") == 0) {
+    if (!v[0]) return usage_error("%s: needs a file name", flag);
+    c->trust_key_file = v;
+  } else if (strcmp(flag, "--trust-refresh-token") == 0) {
+    for (const char *p = v; *p; p++)
+      if (*p <= ' ' || *p > '~') return usage_error("%s: must be printable ASCII", flag);
+    if (!v[0] || strlen(v) > 512) return usage_error("%s: must be 1..512 characters", flag);
+    c->trust_refresh_token = v;
   } else if (strcmp(flag, "--tls-cert") == 0 || strcmp(flag, "--tls-key") == 0) {
     if (!v[0]) return usage_error("%s: needs a file name", flag);
     *(strcmp(flag, "--tls-cert") == 0 ? &c->tls_cert_file : &c->tls_key_file) = v;
@@ -185,6 +201,7 @@ static void defaults(emu_config *c) {
   c->max_depth = EMU_DEFAULT_MAX_DEPTH;
   c->grpc_threads = EMU_DEFAULT_GRPC_THREADS;
   c->max_connections = EMU_MAX_CONNECTIONS;
+  c->token_ttl = 3600;
 }
 
 /* Blocks the shutdown signals in every thread (threads inherit the mask), so that only
@@ -242,6 +259,10 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &e.cfg);
   if (rc) return rc;
   if (emu_tls_load(&e.cfg, &st) != EE_OK) return usage_error("%s", st.message);
+  if (emu_tokens_new(&e.cfg, &e.cfg.tokens, &st) != EE_OK) {
+    emu_tls_free(&e.cfg);
+    return usage_error("%s", st.message);
+  }
   emu_rng_seed(e.cfg.seed_set
                    ? e.cfg.seed
                    : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock());
@@ -252,6 +273,7 @@ int main(int argc, char **argv) {
     stop(&e);
     grpc_shutdown();
     emu_tls_free(&e.cfg);
+    emu_tokens_free(e.cfg.tokens);
     return 1;
   }
   int sig = 0;
@@ -261,5 +283,6 @@ int main(int argc, char **argv) {
   stop(&e);
   grpc_shutdown();
   emu_tls_free(&e.cfg);
+  emu_tokens_free(e.cfg.tokens);
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "frontends.h"
+#include "tokens.h"
 
 struct emu_rest {
   const emu_service *svc;
@@ -148,6 +149,9 @@ static enum MHD_Result answer(const emu_rest *r, struct MHD_Connection *c, const
   return ret;
 }
 
+static bool serve_token_endpoint(const emu_rest *r, struct MHD_Connection *c, const char *url,
+                                 const char *method, const request *req, enum MHD_Result *ret);
+
 /* Collects the body; the last call (no more data) answers. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
@@ -171,7 +175,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *upload_size = 0;
     return MHD_YES;
   }
+  enum MHD_Result ret;
+  if (serve_token_endpoint(r, c, url, method, req, &ret)) return ret;
   return answer(r, c, method, url, req);
+}
+
+/* POST /token and /revoke when the emulator is a token endpoint (tokens.h); they need no
+ * authorization and see no injected faults. Returns false for every other request. */
+static bool serve_token_endpoint(const emu_rest *r, struct MHD_Connection *c, const char *url,
+                                 const char *method, const request *req, enum MHD_Result *ret) {
+  ee_buf json;
+  int http = 0;
+  ee_buf_init(&json, 0);
+  if (req->too_large || !emu_tokens_serve(r->svc->cfg->tokens, method, url, req->body.data,
+                                          req->body.len, &http, &json)) {
+    ee_buf_free(&json);
+    return false;
+  }
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(json.len, json.data ? json.data : "", MHD_RESPMEM_MUST_COPY);
+  *ret = MHD_NO;
+  if (resp) {
+    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    *ret = MHD_queue_response(c, (unsigned)http, resp);
+    MHD_destroy_response(resp);
+  }
+  if (json.data) memset(json.data, 0, json.cap); /* it may hold an access token */
+  ee_buf_free(&json);
+  return true;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,
@@ -182,6 +214,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
   (void)why;
   if (!req) return;
   atomic_fetch_sub(&r->in_flight, 1);
+  if (req->body.data) memset(req->body.data, 0, req->body.cap); /* may hold a credential */
   ee_buf_free(&req->body);
   free(req);
   *state = NULL;

@@ -8,6 +8,7 @@
 #include "google/protobuf/empty.pb-c.h"
 
 #include "service.h"
+#include "tokens.h"
 #include "validate.h"
 
 const emu_method emu_methods[EMU_M_COUNT] = {
@@ -61,18 +62,27 @@ static bool same_secret(const char *a, const char *b) {
   return diff == 0;
 }
 
+/* --token and the tokens the token endpoint issued (tokens.h) are accepted; with neither
+ * configured, every caller is. */
 static ee_code authenticate(const emu_config *cfg, const emu_call *call, ee_status *st) {
-  if (!cfg->token) return EE_OK;
+  if (!cfg->token && !cfg->tokens) return EE_OK;
   const char *a = call->authorization;
   if (!a || !a[0])
     return emu_fail(st, EE_UNAUTHENTICATED, "CREDENTIALS_MISSING",
                     "Request is missing required authentication credential. Expected OAuth 2 "
                     "access token, login cookie or other valid authentication credential.");
-  if (strncasecmp(a, "Bearer ", 7) != 0 || !same_secret(a + 7, cfg->token))
-    return emu_fail(st, EE_UNAUTHENTICATED, "ACCESS_TOKEN_INVALID",
+  bool bearer = strncasecmp(a, "Bearer ", 7) == 0;
+  if (bearer && cfg->token && same_secret(a + 7, cfg->token)) return EE_OK;
+  emu_token_check t =
+      bearer && cfg->tokens ? emu_tokens_check(cfg->tokens, a + 7) : EMU_TOKEN_UNKNOWN;
+  if (t == EMU_TOKEN_OK) return EE_OK;
+  if (t == EMU_TOKEN_EXPIRED)
+    return emu_fail(st, EE_UNAUTHENTICATED, "ACCESS_TOKEN_EXPIRED",
                     "Request had invalid authentication credentials. Expected OAuth 2 access "
                     "token, login cookie or other valid authentication credential.");
-  return EE_OK;
+  return emu_fail(st, EE_UNAUTHENTICATED, "ACCESS_TOKEN_INVALID",
+                  "Request had invalid authentication credentials. Expected OAuth 2 access "
+                  "token, login cookie or other valid authentication credential.");
 }
 
 static ee_code injected(ee_status *st, const char *when) {

@@ -191,6 +191,10 @@ void emu_store_free(emu_store *s) {
 /* ---- ExportImage ---- */
 
 static ee_code check_queue(const emu_store *s, const char *project, ee_status *st) {
+  /* A project cannot have more PENDING tasks than the store has active ones: while that
+   * bound passes, skip the count, a scan of every active task under the store lock that
+   * made each export O(active) (scripts/bench client: 1,400 -> 100 exports/s over 100,000). */
+  if (s->n_active < (size_t)s->max_queued) return EE_OK;
   int pending = 0;
   for (size_t i = 0; i < s->n_active; i++)
     pending += s->active[i]->state == ST_PENDING && strcmp(s->active[i]->project, project) == 0;
@@ -281,7 +285,10 @@ ee_code emu_store_export(emu_store *s, const emu_export_input *in, ee_buf *out, 
   s->next_seq++;
   if ((rc = emu_store_index_op(s, op, st)) != EE_OK) goto done;
   if ((rc = emu_store_add_active(s, op, st)) != EE_OK) goto done;
-  pthread_cond_signal(&s->wake);
+  /* With every run slot taken the new task cannot start before a running one ends, and
+   * the scheduler already sleeps until then: waking it would only rescan every active
+   * task (O(active) per export under the lock). */
+  if (s->running < s->max_running) pthread_cond_signal(&s->wake);
   rc = emu_op_pack(s, op, op->create_ns, out, st);
 done:
   pthread_mutex_unlock(&s->mu);

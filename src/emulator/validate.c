@@ -19,6 +19,18 @@ static ee_code invalid(ee_status *st, const char *fmt, ...) {
   return EE_INVALID_ARGUMENT;
 }
 
+/* Formats a diagnostic path into out. Deep nesting can make a path longer than out:
+ * then it keeps its head and ends in "...", so the message shows it was cut. */
+static void sub_path(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void sub_path(char *out, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(out, size, fmt, ap);
+  va_end(ap);
+  if (n >= 0 && (size_t)n >= size && size >= 4) memcpy(out + size - 4, "...", 4);
+}
+
 /* A map key made safe to quote in a message: at most 64 printable ASCII characters. */
 static void quote_key(const char *key, char *out, size_t size) {
   size_t j = 0;
@@ -161,7 +173,7 @@ static ee_code walk_map(graph *g, size_t n,
   for (size_t i = 0; i < n; i++) {
     char q[80], sub[512];
     quote_key(e[i]->key, q, sizeof q);
-    snprintf(sub, sizeof sub, "%s.%s[\"%s\"]", path, field, q);
+    sub_path(sub, sizeof sub, "%s.%s[\"%s\"]", path, field, q);
     if (walk_node(g, e[i]->value, sub, depth + 1, st) != EE_OK) return st->code;
   }
   return EE_OK;
@@ -170,7 +182,7 @@ static ee_code walk_map(graph *g, size_t n,
 static ee_code walk_invocation(graph *g, const Google__Earthengine__V1__FunctionInvocation *fi,
                                const char *path, int depth, ee_status *st) {
   char sub[512];
-  snprintf(sub, sizeof sub, "%s.functionInvocationValue", path);
+  sub_path(sub, sizeof sub, "%s.functionInvocationValue", path);
   if (fi->function_case == GOOGLE__EARTHENGINE__V1__FUNCTION_INVOCATION__FUNCTION__NOT_SET ||
       (fi->function_case == GOOGLE__EARTHENGINE__V1__FUNCTION_INVOCATION__FUNCTION_FUNCTION_NAME &&
        fi->function_name[0] == '\0'))
@@ -196,17 +208,17 @@ static ee_code walk_node(graph *g, const ValueNode *node, const char *path, int 
       return reference(g, path, "valueReference", node->value_reference, st);
     case GOOGLE__EARTHENGINE__V1__VALUE_NODE__KIND_ARRAY_VALUE:
       for (size_t i = 0; i < node->array_value->n_values; i++) {
-        snprintf(sub, sizeof sub, "%s.arrayValue.values[%zu]", path, i);
+        sub_path(sub, sizeof sub, "%s.arrayValue.values[%zu]", path, i);
         if (walk_node(g, node->array_value->values[i], sub, depth + 1, st) != EE_OK)
           return st->code;
       }
       return EE_OK;
     case GOOGLE__EARTHENGINE__V1__VALUE_NODE__KIND_DICTIONARY_VALUE:
-      snprintf(sub, sizeof sub, "%s.dictionaryValue", path);
+      sub_path(sub, sizeof sub, "%s.dictionaryValue", path);
       return walk_map(g, node->dictionary_value->n_values, node->dictionary_value->values, sub,
                       "values", depth, st);
     case GOOGLE__EARTHENGINE__V1__VALUE_NODE__KIND_FUNCTION_DEFINITION_VALUE:
-      snprintf(sub, sizeof sub, "%s.functionDefinitionValue", path);
+      sub_path(sub, sizeof sub, "%s.functionDefinitionValue", path);
       return reference(g, sub, "body", node->function_definition_value->body, st);
     case GOOGLE__EARTHENGINE__V1__VALUE_NODE__KIND_FUNCTION_INVOCATION_VALUE:
       return walk_invocation(g, node->function_invocation_value, path, depth, st);
@@ -281,7 +293,7 @@ static ee_code build_graph(graph *g, ee_status *st) {
   for (size_t i = 0; i < n; i++) {
     char q[80], path[128];
     quote_key(e->values[i]->key, q, sizeof q);
-    snprintf(path, sizeof path, "expression.values[\"%s\"]", q);
+    sub_path(path, sizeof path, "expression.values[\"%s\"]", q);
     g->edge_start[i] = g->n_edges;
     if (walk_node(g, e->values[i]->value, path, 0, st) != EE_OK) return st->code;
   }

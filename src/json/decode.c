@@ -479,7 +479,7 @@ static int lex_string(dec *d, str_tok *t) {
   const char *start = ++d->p, *p = start, *end = d->end;
   t->has_nul = false;
   for (;;) {
-#ifdef __SSE2__
+#if EEI_USE_SSE2
     /* 16 bytes at a time: stop at '"', '\\', a control byte or a non-ASCII byte (all
      * of which are negative or below 0x20 as signed bytes, or equal to the two). */
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
@@ -886,22 +886,6 @@ static int read_scalar(dec *d, const ProtobufCFieldDescriptor *fd, void *dst) {
   return fail_code(d, EE_INTERNAL, NULL, "field %s: not a scalar", fd->name);
 }
 
-static size_t storage_size(ProtobufCType t) {
-  switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: return 8;
-    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-    default: return 4;
-  }
-}
-
 /* ------------------------------------------------------------------ messages */
 
 static int parse_body(dec *d, const eei_msg_info *mi, ProtobufCMessage *msg);
@@ -999,7 +983,7 @@ static int parse_element(dec *d, const eei_field *f, const eei_msg_info *child, 
 
 static int parse_repeated(dec *d, const eei_field *f, ProtobufCMessage *msg) {
   const ProtobufCFieldDescriptor *fd = f->fd;
-  size_t elem = storage_size(fd->type), saved = d->s->stk_len, base, n = 0;
+  size_t elem = eei_storage_size(fd->type), saved = d->s->stk_len, base, n = 0;
   const eei_msg_info *child = NULL;
   int rc = -1;
   if (expect(d, '[', "'[' for a repeated field") != 0 || depth_enter(d) != 0) return -1;
@@ -1049,7 +1033,7 @@ static map_key entry_key(const ProtobufCMessage *entry, const ProtobufCFieldDesc
   if (kfd->type == PROTOBUF_C_TYPE_STRING) {
     k.s = *(char *const *)m;
     k.n = strlen(k.s);
-  } else if (storage_size(kfd->type) == 8) {
+  } else if (eei_storage_size(kfd->type) == 8) {
     memcpy(&k.v, m, 8);
   } else {
     uint32_t v;
@@ -1263,7 +1247,7 @@ static int oneof_claim(dec *d, const eei_msg_info *mi, const eei_field *f, Proto
   }
   *cs = f->fd->id;
   /* The union may hold another member's bits; clear it for the pointer members. */
-  memset((char *)msg + f->fd->offset, 0, storage_size(f->fd->type));
+  memset((char *)msg + f->fd->offset, 0, eei_storage_size(f->fd->type));
   return 0;
 }
 

@@ -248,7 +248,7 @@ static void put_escape(enc *e, unsigned char c) {
 
 enum { STRING_OK = 0, STRING_NUL = 1 };
 
-#ifdef __SSE2__
+#if EEI_USE_SSE2
 /* Bits set where a byte of v needs attention: '"', '\\', a control or a non-ASCII byte
  * (the signed compare puts bytes >= 0x80 below 0x20). */
 static inline unsigned special_bits(__m128i v) {
@@ -276,7 +276,7 @@ static inline __attribute__((always_inline)) void copy_plain(const unsigned char
                                                              bool blocks) {
   const unsigned char *p = *pp;
   char *o = *op;
-#ifdef __SSE2__
+#if EEI_USE_SSE2
   while (blocks && end - p >= 16) {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
     _mm_storeu_si128((__m128i *)(void *)o, v);
@@ -301,6 +301,7 @@ static inline __attribute__((always_inline)) void copy_plain(const unsigned char
   }
   /* The last 1..7 bytes of a string of at least 8: one load of its last 8 bytes, the ones
    * before p shifted out and replaced by plain filler. */
+#if EEI_LITTLE_ENDIAN /* the shift below keeps the last bytes: the high ones on LE */
   size_t rest = (size_t)(end - p);
   if (blocks && rest > 0 && rest < 8 && end - start >= 8) {
     uint64_t x;
@@ -313,6 +314,9 @@ static inline __attribute__((always_inline)) void copy_plain(const unsigned char
       return;
     }
   }
+#else
+  (void)start;
+#endif
   while (p < end && !k_esc[*p]) *o++ = (char)*p++;
   *pp = p;
   *op = o;
@@ -473,28 +477,7 @@ static inline int write_child(enc *e, const eei_msg_info *mi, const ProtobufCMes
 }
 
 static inline bool is_present(const eei_field *f, const ProtobufCMessage *msg) {
-  const char *p = (const char *)msg + f->fd->offset;
-  switch (f->presence) {
-    case EEI_PRESENT_COUNT: return EEI_MEMBER(size_t, msg, f->fd->quantifier_offset) != 0;
-    case EEI_PRESENT_ONEOF: return EEI_MEMBER(uint32_t, msg, f->fd->quantifier_offset) == f->fd->id;
-    case EEI_PRESENT_HAS: return EEI_MEMBER(protobuf_c_boolean, msg, f->fd->quantifier_offset) != 0;
-    case EEI_PRESENT_PTR: return *(void *const *)p != NULL;
-    case EEI_PRESENT_OPT_STRING:
-      return *(void *const *)p != NULL && *(void *const *)p != f->fd->default_value;
-    case EEI_PRESENT_STRING: return *(char *const *)p && **(char *const *)p;
-    case EEI_PRESENT_BYTES: return ((const ProtobufCBinaryData *)p)->len != 0;
-    case EEI_PRESENT_BITS64: { /* bit test: -0.0 is present */
-      uint64_t v;
-      memcpy(&v, p, 8);
-      return v != 0;
-    }
-    case EEI_PRESENT_BITS32: {
-      uint32_t v;
-      memcpy(&v, p, 4);
-      return v != 0;
-    }
-    default: return true;
-  }
+  return eei_presence_holds(f->presence, f->fd, msg);
 }
 
 static int write_map_key(enc *e, const ProtobufCFieldDescriptor *kfd, const void *p) {
@@ -573,19 +556,7 @@ static int write_repeated(enc *e, const eei_field *f, const ProtobufCMessage *ms
   size_t n = EEI_MEMBER(size_t, msg, fd->quantifier_offset), count = 0;
   const char *arr = EEI_MEMBER(const char *, msg, fd->offset);
   const eei_msg_info *child = fd->type == PROTOBUF_C_TYPE_MESSAGE ? eei_field_child(f) : NULL;
-  size_t elem;
-  switch (fd->type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: elem = 8; break;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: elem = sizeof(void *); break;
-    case PROTOBUF_C_TYPE_BYTES: elem = sizeof(ProtobufCBinaryData); break;
-    default: elem = 4; break;
-  }
+  size_t elem = eei_storage_size(fd->type);
   if (open_container(e, '[') != 0) return -1;
   for (size_t i = 0; i < n; i++) {
     if (child && i + EEI_PREFETCH_AHEAD < n)
@@ -847,17 +818,14 @@ static inline __attribute__((always_inline)) int wire_read(int wt, const uint8_t
     case 0: return wire_varint(p, end, &v->u);
     case 1:
       if (end - *p < 8) return -1;
-      memcpy(&v->u, *p, 8);
+      v->u = eei_load_le64(*p);
       *p += 8;
       return 0;
-    case 5: {
-      uint32_t w;
+    case 5:
       if (end - *p < 4) return -1;
-      memcpy(&w, *p, 4);
-      v->u = w;
+      v->u = eei_load_le32(*p);
       *p += 4;
       return 0;
-    }
     case 2:
       if (wire_short(p, end, &v->u) != 0 || v->u > (uint64_t)(end - *p)) return -1;
       v->s = *p;
@@ -1194,7 +1162,8 @@ ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options
   e.path_cut = false;
   e.reason[0] = '\0';
   size_t start = out->len;
-  if (ee_buf_reserve(out, 0, st) != EE_OK) return st->code;
+  ee_code rc = ee_buf_reserve(out, 0, st); /* st may be NULL: keep the code here */
+  if (rc != EE_OK) return rc;
   set_window(&e);
   if (write_message(&e, mi, msg) != 0 || room(&e, 0) != 0 ||
       (out_len(&e) > e.limit && overflow(&e))) {

@@ -11,11 +11,19 @@
  * they load the current table and its slots with acquire semantics. Writers serialise on
  * a mutex, publish a fully built info with a release store, and when the table fills
  * they publish a bigger copy; old tables are kept (never freed) because a reader may
- * still be walking one. */
+ * still be walking one.
+ *
+ * JSON names: protobuf-c descriptors carry no json_name, so the names come from the
+ * tables protoc-gen-ee-routes writes (the same tables the route layer uses for query
+ * parameter names; gen/ is below json, so the codec may read them): the default table of
+ * proto/ always, others added with ee_json_add_names. A field no table lists gets
+ * protoc's default derivation (ee_json_name). The names are looked up once per
+ * descriptor, when its info is built, so the encoder and decoder pay nothing for them. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "eei_routes.h" /* gen/routes: protoc's json_name of every field of proto/ */
 #include "json_internal.h"
 
 typedef struct cache_table {
@@ -27,6 +35,46 @@ typedef struct cache_table {
 static _Atomic(cache_table *) g_table;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t g_count;
+
+/* Name tables added with ee_json_add_names, in order; guarded by g_lock (infos are built
+ * under it too). */
+static const ee_route_table **g_name_tables;
+static size_t g_n_name_tables;
+
+static const ee_route_json_message *names_in(const ee_route_table *t, const char *full_name) {
+  size_t lo = 0, hi = t->n_messages;
+  while (lo < hi) { /* sorted by full_name (the plugin sorts them) */
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(full_name, t->messages[mid].full_name);
+    if (c == 0) return &t->messages[mid];
+    if (c < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return NULL;
+}
+
+/* The name list of d: the default table first, then the added ones. Called under g_lock. */
+static const ee_route_json_message *names_of(const ProtobufCMessageDescriptor *d) {
+  const ee_route_json_message *m = names_in(&eei_routes, d->name);
+  for (size_t i = 0; !m && i < g_n_name_tables; i++) m = names_in(g_name_tables[i], d->name);
+  return m;
+}
+
+/* protoc's json_name of field number id, or NULL when the list does not have it. */
+static const char *listed_json_name(const ee_route_json_message *m, uint32_t id) {
+  size_t lo = 0, hi = m ? m->n_fields : 0;
+  while (lo < hi) { /* sorted by number */
+    size_t mid = lo + (hi - lo) / 2;
+    if (m->fields[mid].number == id) return m->fields[mid].json_name;
+    if (m->fields[mid].number < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
 
 static uint32_t hash_bytes(const char *s, size_t n) {
   uint32_t h = 2166136261u;
@@ -67,7 +115,7 @@ size_t ee_json_name(const char *field_name, char *out, size_t out_size) {
   return n;
 }
 
-static eei_wkt classify(const ProtobufCMessageDescriptor *d) {
+eei_wkt eei_wkt_of(const ProtobufCMessageDescriptor *d) {
   static const struct {
     const char *name;
     eei_wkt wkt;
@@ -122,9 +170,9 @@ static bool is_map_field(const ProtobufCMessageDescriptor *parent,
   return strcmp(s, "Entry") == 0;
 }
 
-static uint8_t presence_of(const ProtobufCFieldDescriptor *fd, bool oneof) {
+eei_presence eei_presence_of(const ProtobufCFieldDescriptor *fd) {
   if (fd->label == PROTOBUF_C_LABEL_REPEATED) return EEI_PRESENT_COUNT;
-  if (oneof) return EEI_PRESENT_ONEOF;
+  if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) return EEI_PRESENT_ONEOF;
   if (fd->type == PROTOBUF_C_TYPE_MESSAGE) return EEI_PRESENT_PTR;
   if (fd->label == PROTOBUF_C_LABEL_REQUIRED) return EEI_PRESENT_ALWAYS;
   if (fd->label == PROTOBUF_C_LABEL_OPTIONAL)
@@ -213,12 +261,18 @@ static int wire_type_of(ProtobufCType t) {
 }
 
 static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
-                       const ProtobufCFieldDescriptor *fd) {
+                       const ProtobufCFieldDescriptor *fd, const ee_route_json_message *names) {
   f->fd = fd;
   f->name_len = (uint32_t)strlen(fd->name);
-  char *jn = malloc(f->name_len + 1);
+  const char *listed = listed_json_name(names, fd->id);
+  size_t len = listed ? strlen(listed) : f->name_len;
+  char *jn = malloc(len + 1);
   if (!jn) return false;
-  f->json_len = (uint32_t)ee_json_name(fd->name, jn, f->name_len + 1);
+  if (listed)
+    memcpy(jn, listed, len + 1);
+  else
+    len = ee_json_name(fd->name, jn, len + 1);
+  f->json_len = (uint32_t)len;
   f->json_name = jn;
   f->enc_json = quoted(jn, f->json_len);
   f->enc_proto = quoted(fd->name, f->name_len);
@@ -235,7 +289,7 @@ static bool field_init(eei_field *f, const ProtobufCMessageDescriptor *d,
     f->map_key = &e->fields[0];
     f->map_value = &e->fields[1];
   }
-  f->presence = presence_of(fd, f->is_oneof);
+  f->presence = (uint8_t)eei_presence_of(fd);
   f->id = fd->id;
   f->type = (uint8_t)fd->type;
   f->wire_type = (uint8_t)wire_type_of(fd->type);
@@ -269,7 +323,7 @@ static eei_msg_info *info_build(const ProtobufCMessageDescriptor *d) {
   eei_msg_info *mi = calloc(1, sizeof *mi);
   if (!mi) return NULL;
   mi->desc = d;
-  mi->wkt = classify(d);
+  mi->wkt = eei_wkt_of(d);
   mi->n_fields = d->n_fields;
   size_t fields_size = (d->n_fields ? d->n_fields : 1) * sizeof *mi->fields;
   mi->fields = aligned_alloc(_Alignof(eei_field), fields_size);
@@ -280,8 +334,9 @@ static eei_msg_info *info_build(const ProtobufCMessageDescriptor *d) {
   mi->names = malloc(size * sizeof *mi->names);
   if (!mi->fields || !mi->names) goto fail;
   for (uint32_t i = 0; i < size; i++) mi->names[i].field = -1;
+  const ee_route_json_message *names = names_of(d);
   for (unsigned i = 0; i < d->n_fields; i++) {
-    if (!field_init(&mi->fields[i], d, &d->fields[i])) goto fail;
+    if (!field_init(&mi->fields[i], d, &d->fields[i], names)) goto fail;
   }
   for (unsigned i = 0; i < d->n_fields; i++) {
     const eei_field *f = &mi->fields[i];
@@ -368,4 +423,51 @@ const eei_msg_info *eei_field_child(const eei_field *f) {
   c = eei_msg_info_get(d);
   if (c) atomic_store_explicit(&((eei_field *)f)->child, c, memory_order_release);
   return c;
+}
+
+/* A table's names may differ from what a type already built with (the derived names,
+ * when the table comes after the first use): refuse then, rather than print one type two
+ * ways in one process. Called under g_lock. */
+static const char *names_conflict(const ee_route_table *t, const ee_route_json_message **at) {
+  cache_table *ct = atomic_load_explicit(&g_table, memory_order_relaxed);
+  for (size_t i = 0; i < t->n_messages; i++) {
+    const ee_route_json_message *m = &t->messages[i];
+    const eei_msg_info *mi = m->descriptor ? table_lookup(ct, m->descriptor) : NULL;
+    for (unsigned k = 0; mi && k < mi->n_fields; k++) {
+      const char *jn = listed_json_name(m, mi->fields[k].id);
+      if (jn && strcmp(jn, mi->fields[k].json_name) != 0) {
+        *at = m;
+        return jn;
+      }
+    }
+  }
+  return NULL;
+}
+
+ee_code ee_json_add_names(const ee_route_table *table, ee_status *st) {
+  if (!table) return ee_status_set(st, EE_INVALID_ARGUMENT, "ee_json_add_names: need a table");
+  ee_code rc = EE_OK;
+  pthread_mutex_lock(&g_lock);
+  bool known = table == &eei_routes;
+  for (size_t i = 0; i < g_n_name_tables; i++) known = known || g_name_tables[i] == table;
+  const ee_route_json_message *m = NULL;
+  const char *clash = known ? NULL : names_conflict(table, &m);
+  if (clash) {
+    rc = ee_status_set(st, EE_FAILED_PRECONDITION,
+                       "%s was encoded or decoded before its JSON names (\"%s\") were added: "
+                       "call ee_json_add_names first",
+                       m->full_name, clash);
+  } else if (!known) {
+    const ee_route_table **grown =
+        realloc(g_name_tables, (g_n_name_tables + 1) * sizeof *g_name_tables);
+    if (grown) {
+      g_name_tables = grown;
+      g_name_tables[g_n_name_tables++] = table;
+    } else {
+      rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory adding JSON names");
+    }
+  }
+  pthread_mutex_unlock(&g_lock);
+  if (rc == EE_OK) ee_status_clear(st);
+  return rc;
 }

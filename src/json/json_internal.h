@@ -11,36 +11,9 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "ee/json.h"
-
-/* Well-known types with a special JSON form. Empty is absent on purpose: its form is the
- * ordinary {} and json_format treats it as an ordinary message inside Any too. */
-typedef enum eei_wkt {
-  EEI_WKT_NONE = 0,
-  EEI_WKT_ANY,
-  EEI_WKT_TIMESTAMP,
-  EEI_WKT_DURATION,
-  EEI_WKT_FIELD_MASK,
-  EEI_WKT_STRUCT,
-  EEI_WKT_VALUE,
-  EEI_WKT_LIST_VALUE,
-  EEI_WKT_WRAPPER
-} eei_wkt;
+#include "json_rules.h"
 
 struct eei_msg_info;
-
-/* How the encoder tells whether a field is set. */
-typedef enum eei_presence {
-  EEI_PRESENT_ALWAYS = 0, /* proto2 required */
-  EEI_PRESENT_COUNT,      /* repeated: n > 0 */
-  EEI_PRESENT_ONEOF,      /* case == number */
-  EEI_PRESENT_HAS,        /* proto2 optional scalar: has_ flag */
-  EEI_PRESENT_PTR,        /* message: non-NULL */
-  EEI_PRESENT_OPT_STRING, /* proto2 optional string: non-NULL, not the default */
-  EEI_PRESENT_STRING,     /* proto3 string: non-empty */
-  EEI_PRESENT_BYTES,      /* proto3 bytes: non-empty */
-  EEI_PRESENT_BITS64,     /* proto3 64-bit scalar: any bit set (so -0.0 counts) */
-  EEI_PRESENT_BITS32
-} eei_presence;
 
 #define EEI_KEY_BLOCK 16
 
@@ -123,33 +96,6 @@ static inline const eei_field *eei_msg_field_by_number(const eei_msg_info *mi, u
 /* The field with number id, or NULL. */
 const ProtobufCFieldDescriptor *eei_field_by_id(const ProtobufCMessageDescriptor *d, uint32_t id);
 
-#define EEI_MEMBER(T, msg, off) (*(T *)((char *)(msg) + (off)))
-
-/* --- numbers --- */
-
-/* Writes the shortest text that parses back to v (Python repr style, as json_format
- * prints doubles): "1.0", "0.1", "1e+16", "-0.0". Finite v only. Returns the length;
- * out needs 32 bytes. */
-size_t eei_format_double(double v, char *out);
-
-/* The same for a float field, with json_format's float rule: the fewest significant
- * digits (at least 6... 9) that read back as the same float. */
-size_t eei_format_float(float v, char *out);
-
-/* Decimal text of integers; out needs 24 bytes. */
-size_t eei_format_u64(uint64_t v, char *out);
-size_t eei_format_i64(int64_t v, char *out);
-
-/* Parses exactly len bytes of text as a finite double; locale-independent. 0 on success. */
-int eei_strtod(const char *s, size_t len, double *out);
-
-/* --- base64 --- */
-size_t eei_base64_encoded_len(size_t n);
-void eei_base64_encode(const uint8_t *in, size_t n, char *out);
-/* Standard or URL-safe alphabet, padded or not. out needs len*3/4+3 bytes. Returns the
- * decoded length, or (size_t)-1 when the text is not base64. */
-size_t eei_base64_decode(const char *in, size_t len, uint8_t *out);
-
 /* --- time --- */
 #define EEI_TS_MIN_SECONDS (-62135596800LL) /* 0001-01-01T00:00:00Z */
 #define EEI_TS_MAX_SECONDS 253402300799LL   /* 9999-12-31T23:59:59Z */
@@ -170,10 +116,6 @@ typedef struct eei_date_cache {
 size_t eei_format_timestamp(int64_t sec, int32_t nanos, char *out, eei_date_cache *cache);
 const char *eei_parse_duration(const char *s, size_t len, int64_t *sec, int32_t *nanos);
 size_t eei_format_duration(int64_t sec, int32_t nanos, char *out);
-
-/* --- UTF-8 --- */
-/* Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
-size_t eei_utf8_seq(const unsigned char *p, const unsigned char *end);
 
 /* --- registry --- */
 const ProtobufCMessageDescriptor *eei_registry_find_span(const ee_json_registry *reg,

@@ -292,3 +292,17 @@ size_t eei_utf8_seq(const unsigned char *p, const unsigned char *end) {
   }
   return 0;
 }
+
+bool eei_utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    if (*p < 0x80) {
+      p++;
+      continue;
+    }
+    size_t k = eei_utf8_seq(p, end);
+    if (!k) return false;
+    p += k;
+  }
+  return true;
+}

@@ -31,7 +31,7 @@ static ee_code json_string(ee_buf *b, const char *s, ee_status *st) {
       rc = ee_buf_append(b, &s[i], 1, st);
     else {
       size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-      if (i + k <= n && eei_route_utf8_valid(s + i, k)) {
+      if (i + k <= n && eei_utf8_valid(s + i, k)) {
         rc = ee_buf_append(b, s + i, k, st);
         i += k - 1;
       } else {
@@ -436,7 +436,7 @@ ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *me
     entries = calloc(n_metadata + 1, sizeof *entries);
     entry_ptrs = calloc(n_metadata + 1, sizeof *entry_ptrs);
     if (!entries || !entry_ptrs) {
-      rc = ee_status_set(st, EE_INTERNAL, "out of memory");
+      rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
       goto done;
     }
     for (size_t i = 0; i < n_metadata; i++) {
@@ -452,7 +452,7 @@ ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *me
     size_t n = google__rpc__error_info__get_packed_size(&info);
     info_bytes = malloc(n ? n : 1);
     if (!info_bytes) {
-      rc = ee_status_set(st, EE_INTERNAL, "out of memory");
+      rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
       goto done;
     }
     any.type_url = (char *)EE_ROUTE_ERROR_INFO_TYPE;
@@ -474,7 +474,7 @@ ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *me
   size_t n = google__rpc__status__get_packed_size(&s);
   bytes = malloc(n ? n : 1);
   if (!bytes) {
-    rc = ee_status_set(st, EE_INTERNAL, "out of memory");
+    rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
     goto done;
   }
   google__rpc__status__pack(&s, bytes);
@@ -518,7 +518,8 @@ ee_code ee_route_status_from_rpc(const uint8_t *data, size_t len, ee_code fallba
     if (s) google__rpc__status__free_unpacked(s, NULL);
     return fallback_code;
   }
-  ee_status_set(out, (ee_code)s->code, "%s", s->message ? s->message : "");
+  ee_code code = (ee_code)s->code;
+  ee_status_set(out, code, "%s", s->message ? s->message : "");
   bool have_info = false;
   for (size_t i = 0; out && i < s->n_details; i++) {
     const Google__Protobuf__Any *a = s->details[i];
@@ -529,5 +530,5 @@ ee_code ee_route_status_from_rpc(const uint8_t *data, size_t len, ee_code fallba
       read_rpc_retry_info(a, out);
   }
   google__rpc__status__free_unpacked(s, NULL);
-  return out ? out->code : fallback_code;
+  return code;
 }

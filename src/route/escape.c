@@ -1,5 +1,5 @@
-/* Percent-encoding and UTF-8 checks (RFC 3986, TRANSCODING.md's expansion rules).
- * Standalone (core + libc) so that protoc-gen-ee-routes can compile the template code. */
+/* Percent-encoding (RFC 3986, TRANSCODING.md's expansion rules). UTF-8 validity is the
+ * codec's rule (eei_utf8_valid, json_rules.h). */
 #include <string.h>
 
 #include "route_internal.h"
@@ -77,36 +77,4 @@ ee_code eei_route_pct_encode(ee_buf *b, const char *s, size_t n, bool keep_slash
     }
   }
   return EE_OK;
-}
-
-bool eei_route_utf8_valid(const char *str, size_t n) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    size_t need;
-    unsigned cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      need = 1, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (n - i <= need) return false;
-    for (size_t k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += need + 1;
-  }
-  return true;
 }

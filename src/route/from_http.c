@@ -100,7 +100,7 @@ static ee_code decode_body(const ee_route *route, const ee_http_binding *b, cons
   const ProtobufCMessageDescriptor *d = route->request;
   if (!b->body || body_len == 0) {
     *msg = eei_route_new_message(d, jo->allocator);
-    return *msg ? EE_OK : ee_status_set(st, EE_INTERNAL, "out of memory");
+    return *msg ? EE_OK : ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
   }
   if (strcmp(b->body, "*") == 0) return ee_json_decode(d, body, body_len, jo, msg, st);
   /* body "f": the body is f's value; decode it as {"f": <body>} into the request. */
@@ -192,7 +192,7 @@ static ee_code mark_seen(qstate *q, const char *proto_path, const char *name) {
       return ee_status_set(q->st, EE_INVALID_ARGUMENT,
                            "query parameter '%.200s' repeats a singular field", name);
   char *s = strdup(proto_path);
-  if (!s) return ee_status_set(q->st, EE_INTERNAL, "out of memory");
+  if (!s) return ee_status_set(q->st, EE_RESOURCE_EXHAUSTED, "out of memory");
   q->seen[q->n_seen++] = s;
   return EE_OK;
 }
@@ -272,7 +272,7 @@ static ee_code apply_piece(qstate *q, const char *piece, size_t n) {
   size_t dn = 0, dv = 0;
   ee_code rc = EE_OK;
   if (!name || !value) {
-    rc = ee_status_set(q->st, EE_INTERNAL, "out of memory");
+    rc = ee_status_set(q->st, EE_RESOURCE_EXHAUSTED, "out of memory");
     goto done;
   }
   if (eei_route_pct_decode_ex(piece, nl, false, true, name, nl + 1, &dn) != 0 ||
@@ -331,7 +331,7 @@ static ee_code fill_request(const ee_route *route, const ee_http_binding *b, con
   ee_route_captures caps = {0};
   size_t max_params = o->max_params ? o->max_params : EE_ROUTE_MAX_PARAMS;
   qstate q = {route, b, o, req, calloc(max_params + 1, sizeof(char *)), 0, st};
-  ee_code rc = q.seen ? EE_OK : ee_status_set(st, EE_INTERNAL, "out of memory");
+  ee_code rc = q.seen ? EE_OK : ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
   if (rc == EE_OK) rc = ee_route_template_match(&b->path, path, path_len, &caps, st);
   for (size_t i = 0; rc == EE_OK && i < caps.n; i++)
     rc = set_variable(req, &b->path.variables[i], caps.values[i], &o->json, st);

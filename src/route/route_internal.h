@@ -1,6 +1,6 @@
 /* Internal helpers shared by the files of the route layer (not installed). */
-#ifndef EE_ROUTE_INTERNAL_H
-#define EE_ROUTE_INTERNAL_H
+#ifndef EEI_ROUTE_INTERNAL_H
+#define EEI_ROUTE_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 #include "ee/buf.h"
 #include "ee/route.h"
 #include "ee/status.h"
+#include "json_rules.h" /* the json layer's shared rules: numbers, base64, UTF-8, presence */
 
 /* True when every '%' in s is followed by two hex digits. */
 bool eei_route_pct_valid(const char *s, size_t n);
@@ -22,11 +23,6 @@ int eei_route_pct_decode(const char *s, size_t n, bool keep_slash, char *out, si
 
 /* Appends s percent-encoded: every byte but [-_.~0-9a-zA-Z] (and '/' when keep_slash). */
 ee_code eei_route_pct_encode(ee_buf *b, const char *s, size_t n, bool keep_slash, ee_status *st);
-
-/* True when s is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
-bool eei_route_utf8_valid(const char *s, size_t n);
-
-#endif
 
 /* ---- table.c ---- */
 
@@ -48,7 +44,8 @@ const ProtobufCFieldDescriptor *eei_route_field_lookup(const ee_route_table *tab
 
 bool eei_route_is_oneof(const ProtobufCFieldDescriptor *f);
 
-/* True when the field holds a non-default value (repeated: non-empty; oneof: selected). */
+/* True when the field holds a value: the codec's presence rule (eei_field_is_set), so a
+ * field is a path or query value exactly when the JSON body would print it. */
 bool eei_route_field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 
 /* Well-known message types with a scalar JSON form that can travel in a path or query:
@@ -57,8 +54,10 @@ bool eei_route_is_scalar_wkt(const ProtobufCMessageDescriptor *d);
 bool eei_route_is_wrapper(const ProtobufCMessageDescriptor *d);
 
 /* Appends the text form of element i of a primitive field (i ignored when singular):
- * strings as-is, integers in decimal, bool "true"/"false", enums by name, floats
- * shortest-round-trip with NaN/Infinity/-Infinity, bytes as standard base64. */
+ * strings as-is, integers in decimal, bool "true"/"false", enums by name, doubles and
+ * floats exactly as the JSON body prints them (eei_format_double/float: "100.0",
+ * "1e+21"; NaN/Infinity/-Infinity), bytes as standard padded base64. The text never
+ * depends on the locale. */
 ee_code eei_route_value_text(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t i,
                              ee_buf *out, ee_status *st);
 
@@ -87,9 +86,6 @@ ProtobufCMessage *eei_route_new_message(const ProtobufCMessageDescriptor *d, Pro
 void *eei_route_alloc(ProtobufCAllocator *a, size_t n);
 void eei_route_dealloc(ProtobufCAllocator *a, void *p);
 
-/* Bytes a field's value storage takes (singular), for shallow copies. */
-size_t eei_route_field_size(const ProtobufCFieldDescriptor *f);
-
 /* ---- to_http.c ---- */
 
 /* Appends the JSON of one field's value (a message's object, a list, a scalar), as the
@@ -97,3 +93,5 @@ size_t eei_route_field_size(const ProtobufCFieldDescriptor *f);
 ee_code eei_route_encode_field(const ee_route_table *table, const ProtobufCMessage *m,
                                const ProtobufCFieldDescriptor *f,
                                const ee_json_encode_options *json_opts, ee_buf *out, ee_status *st);
+
+#endif

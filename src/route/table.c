@@ -38,24 +38,6 @@ static const ee_route_json_message *find_message(const ee_route_table *t,
   return NULL;
 }
 
-/* protoc's rule, for messages the table does not list: drop '_', upper-case the next. */
-static size_t derive_json_name(const char *name, char *out, size_t out_size) {
-  size_t n = 0;
-  bool up = false;
-  for (const char *p = name; *p; p++) {
-    if (*p == '_') {
-      up = true;
-      continue;
-    }
-    char c = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
-    up = false;
-    if (n + 1 < out_size) out[n] = c;
-    n++;
-  }
-  if (out_size) out[n < out_size ? n : out_size - 1] = '\0';
-  return n;
-}
-
 const char *eei_route_json_name_ptr(const ee_route_table *table,
                                     const ProtobufCMessageDescriptor *desc,
                                     const ProtobufCFieldDescriptor *field) {
@@ -69,7 +51,7 @@ const char *eei_route_json_name_ptr(const ee_route_table *table,
 size_t ee_route_json_name(const ee_route_table *table, const ProtobufCMessageDescriptor *desc,
                           const ProtobufCFieldDescriptor *field, char *out, size_t out_size) {
   const char *j = eei_route_json_name_ptr(table, desc, field);
-  if (!j) return derive_json_name(field->name, out, out_size);
+  if (!j) return ee_json_name(field->name, out, out_size); /* protoc's rule */
   if (out_size) snprintf(out, out_size, "%s", j);
   return strlen(j);
 }

@@ -183,7 +183,7 @@ ee_code ee_route_template_parse(const char *text, ee_route_template **out, ee_st
    * saved twice at most, so 3 * (len + segments) bounds it. */
   size_t pool = 3 * (len + 1) + 2 * EE_ROUTE_MAX_SEGMENTS + 2 * EE_ROUTE_MAX_VARIABLES;
   owned_template *o = calloc(1, sizeof *o + pool);
-  if (!o) return ee_status_set(st, EE_INTERNAL, "out of memory parsing a path template");
+  if (!o) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory parsing a path template");
   o->strings = (char *)(o + 1);
   o->strings_left = pool;
   parser p = {text, 0, len, o, false, st};
@@ -268,9 +268,9 @@ static ee_code capture(const ee_route_template *t, const ee_route_variable *v, c
     from = "";
   char *val = malloc(raw_len + 1);
   size_t n = 0;
-  if (!val) return ee_status_set(st, EE_INTERNAL, "out of memory matching a path");
+  if (!val) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory matching a path");
   if (eei_route_pct_decode(from, raw_len, multi, val, raw_len + 1, &n) != 0 ||
-      memchr(val, '\0', n) || !eei_route_utf8_valid(val, n)) {
+      memchr(val, '\0', n) || !eei_utf8_valid(val, n)) {
     free(val);
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "path variable '%s': value is not valid percent-encoded UTF-8",

@@ -196,6 +196,20 @@ typedef struct qctx {
   ee_status *st;
 } qctx;
 
+/* "prefix.name" (or "name" at the top) into out, truncated like snprintf. Field paths
+ * are joined once per field per call, so this is on the hot path of every REST call
+ * (snprintf cost more than the JSON encoding of a whole ExportImage request). */
+static void join_field_path(char *out, size_t cap, const char *prefix, const char *name) {
+  size_t pl = strlen(prefix), nl = strlen(name), n = 0;
+  size_t take = pl < cap - 1 ? pl : cap - 1;
+  memcpy(out, prefix, take);
+  n = take;
+  if (pl && n < cap - 1) out[n++] = '.';
+  take = nl < cap - 1 - n ? nl : cap - 1 - n;
+  memcpy(out + n, name, take);
+  out[n + take] = '\0';
+}
+
 static bool bound_by_path(const ee_http_binding *b, const char *proto_path) {
   for (size_t i = 0; i < b->path.n_variables; i++)
     if (strcmp(b->path.variables[i].field_path, proto_path) == 0) return true;
@@ -220,7 +234,7 @@ static ee_code add_param(qctx *q, const char *name, ee_buf *value) {
   if (q->n == q->cap) {
     size_t cap = q->cap ? 2 * q->cap : 16;
     qparam *p = realloc(q->params, cap * sizeof *p);
-    if (!p) return ee_status_set(q->st, EE_INTERNAL, "out of memory");
+    if (!p) return ee_status_set(q->st, EE_RESOURCE_EXHAUSTED, "out of memory");
     q->params = p;
     q->cap = cap;
   }
@@ -228,7 +242,7 @@ static ee_code add_param(qctx *q, const char *name, ee_buf *value) {
   if (!nm || !val) {
     free(nm);
     free(val);
-    return ee_status_set(q->st, EE_INTERNAL, "out of memory");
+    return ee_status_set(q->st, EE_RESOURCE_EXHAUSTED, "out of memory");
   }
   q->params[q->n] = (qparam){nm, val, q->n};
   q->n++;
@@ -283,8 +297,8 @@ static ee_code walk_message(qctx *q, const ProtobufCMessage *m, const char *prot
     char pp[512], jp[512], jn[128];
     if (!eei_route_field_is_set(m, f)) continue;
     ee_route_json_name(q->route->table, m->descriptor, f, jn, sizeof jn);
-    snprintf(pp, sizeof pp, "%s%s%s", proto_prefix, *proto_prefix ? "." : "", f->name);
-    snprintf(jp, sizeof jp, "%s%s%s", json_prefix, *json_prefix ? "." : "", jn);
+    join_field_path(pp, sizeof pp, proto_prefix, f->name);
+    join_field_path(jp, sizeof jp, json_prefix, jn);
     if (bound_by_path(q->b, pp)) continue;
     if (depth == 0 && q->b->body && strcmp(q->b->body, f->name) == 0) continue;
     ee_code rc = query_field(q, m, f, pp, jp, depth);
@@ -337,15 +351,12 @@ static ProtobufCMessage *shallow_without_path(const ProtobufCMessage *src, const
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     char pp[512];
-    snprintf(pp, sizeof pp, "%s%s%s", prefix, *prefix ? "." : "", f->name);
-    if (!eei_route_field_is_set(src, f) || bound_by_path(b, pp)) continue;
+    if (!eei_route_field_is_set(src, f)) continue;
+    join_field_path(pp, sizeof pp, prefix, f->name);
+    if (bound_by_path(b, pp)) continue;
     if (f->quantifier_offset)
-      memcpy(EEI_QUANT_PTR(dst, f), EEI_QUANT_PTR(src, f),
-             f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(size_t)
-             : eei_route_is_oneof(f)               ? sizeof(uint32_t)
-                                                   : sizeof(protobuf_c_boolean));
-    size_t sz = f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : eei_route_field_size(f);
-    memcpy(EEI_FIELD_PTR(dst, f), EEI_FIELD_PTR(src, f), sz);
+      memcpy(EEI_QUANT_PTR(dst, f), EEI_QUANT_PTR(src, f), eei_quantifier_size(f));
+    memcpy(EEI_FIELD_PTR(dst, f), EEI_FIELD_PTR(src, f), eei_field_storage_size(f));
     if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
         has_bound_inside(b, pp)) {
       ProtobufCMessage *sub =
@@ -361,10 +372,10 @@ static void shallow_free(ProtobufCMessage *m, const ee_http_binding *b, const ch
   if (!m) return;
   for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED) continue;
     char pp[512];
-    snprintf(pp, sizeof pp, "%s%s%s", prefix, *prefix ? "." : "", f->name);
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
-        has_bound_inside(b, pp) && eei_route_field_is_set(m, f))
+    join_field_path(pp, sizeof pp, prefix, f->name);
+    if (has_bound_inside(b, pp) && eei_route_field_is_set(m, f))
       shallow_free(*(ProtobufCMessage **)EEI_FIELD_PTR(m, f), b, pp);
   }
   free(m);
@@ -402,15 +413,11 @@ ee_code eei_route_encode_field(const ee_route_table *table, const ProtobufCMessa
     return ee_json_encode(*(ProtobufCMessage *const *)EEI_FIELD_PTR(m, f), json_opts, out, st);
   /* Any other field: encode a message holding only f (borrowed), and cut out its value. */
   ProtobufCMessage *only = eei_route_new_message(m->descriptor, NULL);
-  if (!only) return ee_status_set(st, EE_INTERNAL, "out of memory");
+  if (!only) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
   if (eei_route_field_is_set(m, f)) {
     if (f->quantifier_offset)
-      memcpy(EEI_QUANT_PTR(only, f), EEI_QUANT_PTR(m, f),
-             f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(size_t)
-             : eei_route_is_oneof(f)               ? sizeof(uint32_t)
-                                                   : sizeof(protobuf_c_boolean));
-    memcpy(EEI_FIELD_PTR(only, f), EEI_FIELD_PTR(m, f),
-           f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : eei_route_field_size(f));
+      memcpy(EEI_QUANT_PTR(only, f), EEI_QUANT_PTR(m, f), eei_quantifier_size(f));
+    memcpy(EEI_FIELD_PTR(only, f), EEI_FIELD_PTR(m, f), eei_field_storage_size(f));
   }
   o.emit_defaults = false;
   o.indent = 0;
@@ -449,7 +456,7 @@ static ee_code build_body(const ee_route *route, const ee_http_binding *b,
                           ee_buf *out, ee_status *st) {
   if (strcmp(b->body, "*") == 0) {
     ProtobufCMessage *copy = shallow_without_path(req, b, "");
-    if (!copy) return ee_status_set(st, EE_INTERNAL, "out of memory");
+    if (!copy) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
     ee_code rc = ee_json_encode(copy, json_opts, out, st);
     shallow_free(copy, b, "");
     return rc;

@@ -1,8 +1,6 @@
 /* Generic access to protobuf-c message fields: presence, text forms (path and query
  * values), and setting fields from text with the message's allocator. */
 #include <errno.h>
-#include <float.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,157 +24,76 @@ bool eei_route_is_oneof(const ProtobufCFieldDescriptor *f) {
   return (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
 }
 
-size_t eei_route_field_size(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_ENUM: return 4;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-  }
-  return 0;
-}
-
-static bool bytes_nonzero(const void *p, size_t n) {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++)
-    if (b[i]) return true;
-  return false;
-}
-
+/* Presence is the codec's rule (json_rules.h), so a field is a query parameter exactly
+ * when the JSON body would print it. */
 bool eei_route_field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
-  const void *v = EEI_FIELD_PTR(m, f);
-  if (f->label == PROTOBUF_C_LABEL_REPEATED) return *(const size_t *)EEI_QUANT_PTR(m, f) > 0;
-  if (eei_route_is_oneof(f)) return *(const uint32_t *)EEI_QUANT_PTR(m, f) == f->id;
-  if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
-      f->type != PROTOBUF_C_TYPE_STRING)
-    return *(const protobuf_c_boolean *)EEI_QUANT_PTR(m, f) != 0;
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_MESSAGE: return *(ProtobufCMessage *const *)v != NULL;
-    case PROTOBUF_C_TYPE_STRING: {
-      const char *s = *(char *const *)v;
-      return s && *s;
-    }
-    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)v)->len > 0;
-    default: return bytes_nonzero(v, eei_route_field_size(f)); /* -0.0 counts as set */
-  }
-}
-
-static bool wkt_named(const ProtobufCMessageDescriptor *d, const char *const *names) {
-  for (; *names; names++)
-    if (strcmp(d->name, *names) == 0) return true;
-  return false;
+  return eei_field_is_set(m, f);
 }
 
 bool eei_route_is_wrapper(const ProtobufCMessageDescriptor *d) {
-  static const char *const names[] = {"google.protobuf.DoubleValue", "google.protobuf.FloatValue",
-                                      "google.protobuf.Int64Value",  "google.protobuf.UInt64Value",
-                                      "google.protobuf.Int32Value",  "google.protobuf.UInt32Value",
-                                      "google.protobuf.BoolValue",   "google.protobuf.StringValue",
-                                      "google.protobuf.BytesValue",  NULL};
-  return wkt_named(d, names);
+  return eei_wkt_of(d) == EEI_WKT_WRAPPER;
 }
 
 bool eei_route_is_scalar_wkt(const ProtobufCMessageDescriptor *d) {
-  static const char *const names[] = {"google.protobuf.Duration", "google.protobuf.Timestamp",
-                                      "google.protobuf.FieldMask", NULL};
-  return eei_route_is_wrapper(d) || wkt_named(d, names);
+  switch (eei_wkt_of(d)) {
+    case EEI_WKT_WRAPPER:
+    case EEI_WKT_DURATION:
+    case EEI_WKT_TIMESTAMP:
+    case EEI_WKT_FIELD_MASK: return true;
+    default: return false;
+  }
 }
 
 /* ------------------------------------------------------------------------------------
  * Text forms
  * ---------------------------------------------------------------------------------- */
 
-static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static ee_code base64_append(ee_buf *out, const uint8_t *d, size_t n, ee_status *st) {
-  ee_code rc = EE_OK;
-  for (size_t i = 0; i < n && rc == EE_OK; i += 3) {
-    uint32_t v = (uint32_t)d[i] << 16;
-    if (i + 1 < n) v |= (uint32_t)d[i + 1] << 8;
-    if (i + 2 < n) v |= d[i + 2];
-    char q[4] = {b64std[v >> 18], b64std[(v >> 12) & 63], i + 1 < n ? b64std[(v >> 6) & 63] : '=',
-                 i + 2 < n ? b64std[v & 63] : '='};
-    rc = ee_buf_append(out, q, 4, st);
-  }
-  return rc;
+  size_t len = eei_base64_encoded_len(n);
+  ee_code rc = ee_buf_reserve(out, len, st);
+  if (rc != EE_OK) return rc;
+  if (n) eei_base64_encode(d, n, out->data + out->len);
+  out->len += len;
+  out->data[out->len] = '\0';
+  return EE_OK;
 }
 
-static int b64val(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
-/* Standard or URL-safe alphabet, padded or not. Returns -1 on bad input. */
-static int base64_decode(const char *s, uint8_t *out, size_t *out_len) {
-  size_t n = strlen(s), o = 0;
-  while (n > 0 && s[n - 1] == '=') n--;
-  if (strlen(s) - n > 2 || n % 4 == 1) return -1;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64val(s[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (uint8_t)(acc >> bits);
-    }
-  }
-  *out_len = o;
-  return 0;
-}
-
+/* The codec's spelling (json_rules.h), so a value reads the same in the query as in the
+ * body: 100.0 is "100.0" in both, whatever the locale. */
 static ee_code double_text(double d, bool is_float, ee_buf *out, ee_status *st) {
   char tmp[40];
   if (isnan(d)) return ee_buf_append_str(out, "NaN", st);
   if (isinf(d)) return ee_buf_append_str(out, d > 0 ? "Infinity" : "-Infinity", st);
-  /* Shortest text that reads back to the same value. */
-  for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-    double back = strtod(tmp, NULL);
-    if (is_float ? (float)back == (float)d : back == d) break;
-  }
-  return ee_buf_append_str(out, tmp, st);
+  size_t n = is_float ? eei_format_float((float)d, tmp) : eei_format_double(d, tmp);
+  return ee_buf_append(out, tmp, n, st);
+}
+
+static ee_code int_text(int64_t v, ee_buf *out, ee_status *st) {
+  char tmp[24];
+  return ee_buf_append(out, tmp, eei_format_i64(v, tmp), st);
+}
+
+static ee_code uint_text(uint64_t v, ee_buf *out, ee_status *st) {
+  char tmp[24];
+  return ee_buf_append(out, tmp, eei_format_u64(v, tmp), st);
 }
 
 ee_code eei_route_value_text(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t i,
                              ee_buf *out, ee_status *st) {
   const char *base = EEI_FIELD_PTR(m, f);
   if (f->label == PROTOBUF_C_LABEL_REPEATED)
-    base = *(char *const *)base + i * eei_route_field_size(f);
+    base = *(char *const *)base + i * eei_storage_size(f->type);
   switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-      return ee_buf_printf(out, st, "%" PRId32, *(const int32_t *)base);
+    case PROTOBUF_C_TYPE_SFIXED32: return int_text(*(const int32_t *)base, out, st);
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      return ee_buf_printf(out, st, "%" PRIu32, *(const uint32_t *)base);
+    case PROTOBUF_C_TYPE_FIXED32: return uint_text(*(const uint32_t *)base, out, st);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-      return ee_buf_printf(out, st, "%" PRId64, *(const int64_t *)base);
+    case PROTOBUF_C_TYPE_SFIXED64: return int_text(*(const int64_t *)base, out, st);
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return ee_buf_printf(out, st, "%" PRIu64, *(const uint64_t *)base);
+    case PROTOBUF_C_TYPE_FIXED64: return uint_text(*(const uint64_t *)base, out, st);
     case PROTOBUF_C_TYPE_FLOAT: return double_text(*(const float *)base, true, out, st);
     case PROTOBUF_C_TYPE_DOUBLE: return double_text(*(const double *)base, false, out, st);
     case PROTOBUF_C_TYPE_BOOL:
@@ -184,7 +101,7 @@ ee_code eei_route_value_text(const ProtobufCMessage *m, const ProtobufCFieldDesc
     case PROTOBUF_C_TYPE_ENUM: {
       int32_t v = *(const int32_t *)base;
       const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
-      return ev ? ee_buf_append_str(out, ev->name, st) : ee_buf_printf(out, st, "%" PRId32, v);
+      return ev ? ee_buf_append_str(out, ev->name, st) : int_text(v, out, st);
     }
     case PROTOBUF_C_TYPE_STRING: {
       const char *s = *(char *const *)base;
@@ -268,9 +185,32 @@ static ee_code parse_unsigned(const char *t, uint64_t hi, uint64_t *out, const c
   return EE_OK;
 }
 
+/* A number in the JSON number grammar (as the codec takes a number inside a string), or
+ * NaN/Infinity/-Infinity; parsed by the codec's locale-independent eei_strtod. */
+static bool json_number_syntax(const char *t) {
+  const char *p = t;
+  if (*p == '-') p++;
+  if (*p == '0')
+    p++;
+  else if (*p >= '1' && *p <= '9')
+    while (*p >= '0' && *p <= '9') p++;
+  else
+    return false;
+  if (*p == '.') {
+    if (!(*++p >= '0' && *p <= '9')) return false;
+    while (*p >= '0' && *p <= '9') p++;
+  }
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    if (*p == '+' || *p == '-') p++;
+    if (!(*p >= '0' && *p <= '9')) return false;
+    while (*p >= '0' && *p <= '9') p++;
+  }
+  return *p == '\0';
+}
+
 static ee_code parse_double(const char *t, bool is_float, double *out, const char *name,
                             ee_status *st) {
-  char *end;
   if (strcmp(t, "NaN") == 0)
     *out = NAN;
   else if (strcmp(t, "Infinity") == 0)
@@ -278,15 +218,10 @@ static ee_code parse_double(const char *t, bool is_float, double *out, const cha
   else if (strcmp(t, "-Infinity") == 0)
     *out = -INFINITY;
   else {
-    /* strtod also reads "nan", "inf" and hex floats; JSON-style numbers only. */
-    if (!((*t >= '0' && *t <= '9') || *t == '-' || *t == '.') || strpbrk(t, "xXnNiI"))
-      return bad_value(name, t, "not a number", st);
-    errno = 0;
-    *out = strtod(t, &end);
-    if (*end || end == t) return bad_value(name, t, "not a number", st);
-    if (errno == ERANGE && isinf(*out)) return bad_value(name, t, "out of range", st);
-    if (is_float && isfinite(*out) && fabs(*out) > FLT_MAX)
-      return bad_value(name, t, "out of range", st);
+    if (!json_number_syntax(t)) return bad_value(name, t, "not a number", st);
+    if (eei_strtod(t, strlen(t), out) != 0) return bad_value(name, t, "out of range", st);
+    /* The codec's float rule: out of range when it rounds to infinity as a float. */
+    if (is_float && isinf((float)*out)) return bad_value(name, t, "out of range", st);
   }
   return EE_OK;
 }
@@ -355,7 +290,7 @@ static ee_code parse_scalar(const ProtobufCFieldDescriptor *f, const char *t, sc
 /* Makes room for one more element of a repeated field; returns its address. */
 static void *append_slot(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                          ProtobufCAllocator *a) {
-  size_t *n = EEI_QUANT_PTR(m, f), sz = eei_route_field_size(f);
+  size_t *n = EEI_QUANT_PTR(m, f), sz = eei_storage_size(f->type);
   char **arr = EEI_FIELD_PTR(m, f);
   char *grown = eei_route_alloc(a, (*n + 1) * sz);
   if (!grown) return NULL;
@@ -383,13 +318,13 @@ static void *value_slot(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
   *rc = EE_OK;
   if (f->label == PROTOBUF_C_LABEL_REPEATED) {
     void *slot = append_slot(m, f, a);
-    if (!slot) *rc = ee_status_set(st, EE_INTERNAL, "%s: out of memory", name);
+    if (!slot) *rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "%s: out of memory", name);
     return slot;
   }
   if (eei_route_is_oneof(f)) {
     bool was = eei_route_field_is_set(m, f);
     if ((*rc = select_oneof(m, f, name, st)) != EE_OK) return NULL;
-    if (!was) memset(EEI_FIELD_PTR(m, f), 0, eei_route_field_size(f));
+    if (!was) memset(EEI_FIELD_PTR(m, f), 0, eei_storage_size(f->type));
   } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING) {
     *(protobuf_c_boolean *)EEI_QUANT_PTR(m, f) = 1;
   }
@@ -412,9 +347,9 @@ static ee_code text_to_storage(const ProtobufCFieldDescriptor *f, const char *te
                                const char *name, ProtobufCAllocator *a, void *slot, ee_status *st) {
   size_t n = strlen(text);
   if (f->type == PROTOBUF_C_TYPE_STRING) {
-    if (!eei_route_utf8_valid(text, n)) return bad_value(name, text, "not valid UTF-8", st);
+    if (!eei_utf8_valid(text, n)) return bad_value(name, text, "not valid UTF-8", st);
     char *s = eei_route_alloc(a, n + 1);
-    if (!s) return ee_status_set(st, EE_INTERNAL, "%s: out of memory", name);
+    if (!s) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "%s: out of memory", name);
     memcpy(s, text, n + 1);
     *(char **)slot = s;
     return EE_OK;
@@ -422,18 +357,20 @@ static ee_code text_to_storage(const ProtobufCFieldDescriptor *f, const char *te
   if (f->type == PROTOBUF_C_TYPE_BYTES) {
     ProtobufCBinaryData *b = slot;
     uint8_t *d = eei_route_alloc(a, n / 4 * 3 + 3);
-    if (!d) return ee_status_set(st, EE_INTERNAL, "%s: out of memory", name);
-    if (base64_decode(text, d, &b->len) != 0) {
+    if (!d) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "%s: out of memory", name);
+    size_t len = eei_base64_decode(text, n, d);
+    if (len == (size_t)-1) {
       eei_route_dealloc(a, d);
       b->len = 0;
       return bad_value(name, text, "not base64", st);
     }
     b->data = d;
+    b->len = len;
     return EE_OK;
   }
   scalar v;
   ee_code rc = parse_scalar(f, text, &v, name, st);
-  if (rc == EE_OK) memcpy(slot, &v, eei_route_field_size(f));
+  if (rc == EE_OK) memcpy(slot, &v, eei_storage_size(f->type));
   return rc;
 }
 
@@ -446,7 +383,7 @@ ee_code eei_route_set_text(ProtobufCMessage *m, const ProtobufCFieldDescriptor *
   if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES) {
     scalar probe;
     if ((rc = parse_scalar(f, text, &probe, name, st)) != EE_OK) return rc;
-  } else if (f->type == PROTOBUF_C_TYPE_STRING && !eei_route_utf8_valid(text, strlen(text))) {
+  } else if (f->type == PROTOBUF_C_TYPE_STRING && !eei_utf8_valid(text, strlen(text))) {
     return bad_value(name, text, "not valid UTF-8", st);
   }
   void *slot = value_slot(m, f, a, name, st, &rc);

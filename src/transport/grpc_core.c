@@ -53,9 +53,8 @@ struct eei_transport {
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t mu;
-  pthread_cond_t idle;      /* signalled when n_live drops to 0 */
+  pthread_cond_t idle;      /* signalled (while closing) when live becomes empty */
   struct eei_attempt *live; /* attempts whose done has not returned (doubly linked) */
-  size_t n_live;            /* attempts started and not yet freed */
   bool closing;             /* destroy began: start refuses */
 };
 
@@ -194,7 +193,7 @@ static void grpc_destroy(eei_transport *t) {
   pthread_mutex_lock(&t->mu);
   t->closing = true;
   for (struct eei_attempt *a = t->live; a; a = a->next) grpc_call_cancel(a->call, NULL);
-  while (t->n_live) pthread_cond_wait(&t->idle, &t->mu);
+  while (t->live) pthread_cond_wait(&t->idle, &t->mu);
   pthread_mutex_unlock(&t->mu);
   stop_queue(t);
   transport_free(t);
@@ -414,9 +413,10 @@ static void attempt_free(eei_attempt *a) {
   free(a);
 }
 
-/* Takes a off the live list (from then on destroy no longer cancels it), frees it, and
- * only then lets destroy see one attempt fewer: destroy must not tear the queue and
- * channel down under a grpc_call_unref. */
+/* Takes a off the live list (from then on destroy no longer cancels it) and frees it.
+ * The free happens after destroy may have seen the list empty; that is safe because
+ * destroy then only shuts the queue down (a call whose batch completed adds no work to
+ * it) and joins this thread before it destroys the channel. */
 static void release(eei_transport *t, eei_attempt *a) {
   pthread_mutex_lock(&t->mu);
   if (a->prev)
@@ -424,11 +424,29 @@ static void release(eei_transport *t, eei_attempt *a) {
   else
     t->live = a->next;
   if (a->next) a->next->prev = a->prev;
+  bool idle = !t->live && t->closing;
   pthread_mutex_unlock(&t->mu);
+  if (idle) pthread_cond_broadcast(&t->idle);
   attempt_free(a);
-  pthread_mutex_lock(&t->mu);
-  if (--t->n_live == 0) pthread_cond_broadcast(&t->idle);
-  pthread_mutex_unlock(&t->mu);
+}
+
+/* What grpc accepts (validate_metadata.cc), checked here because grpc logs a refusal to
+ * stderr and a transport never logs: names [0-9a-z-_.]+, values of non-binary headers
+ * printable ASCII. */
+static bool legal_name(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+          *s == '.'))
+      return false;
+  return true;
+}
+
+static bool legal_value(const char *name, size_t nl, const char *v) {
+  if (nl > 4 && memcmp(name + nl - 4, "-bin", 4) == 0) return true;
+  for (; *v; v++)
+    if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e) return false;
+  return true;
 }
 
 /* Copies the headers (bar user-agent, which grpc sends from the channel argument) into
@@ -450,19 +468,34 @@ static ee_code copy_headers(eei_attempt *a, const eei_header *h, size_t n, const
       continue;
     }
     size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
+    if (!legal_name(h[i].name) || !legal_value(h[i].name, nl, h[i].value))
+      return ee_status_set(st, EE_INVALID_ARGUMENT, "header \"%.100s\": not a legal gRPC %s",
+                           h[i].name,
+                           legal_name(h[i].name) ? "value (printable ASCII)"
+                                                 : "name (lower-case letters, digits, -_.)");
     memcpy(w, h[i].name, nl);
     memcpy(w + nl, h[i].value, vl);
     size_t off = (size_t)(w - (char *)GRPC_SLICE_START_PTR(a->header_block));
     grpc_metadata *m = &a->md[a->n_md++];
     m->key = grpc_slice_sub_no_ref(a->header_block, off, off + nl);
     m->value = grpc_slice_sub(a->header_block, off + nl, off + nl + vl);
-    if (!grpc_header_key_is_legal(m->key) ||
-        (!grpc_is_binary_header(m->key) && !grpc_header_nonbin_value_is_legal(m->value)))
-      return ee_status_set(st, EE_INVALID_ARGUMENT, "header %s: not a legal gRPC %s", h[i].name,
-                           grpc_header_key_is_legal(m->key) ? "value" : "name");
     w += nl + vl;
   }
   return EE_OK;
+}
+
+/* Why grpc refused the metadata, should it refuse something copy_headers let through. */
+static ee_code bad_metadata(const eei_attempt *a, ee_status *st) {
+  for (size_t i = 0; i < a->n_md; i++) {
+    const grpc_metadata *m = &a->md[i];
+    bool name_ok = grpc_header_key_is_legal(m->key) != 0;
+    if (name_ok && (grpc_is_binary_header(m->key) || grpc_header_nonbin_value_is_legal(m->value)))
+      continue;
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "header \"%.*s\": not a legal gRPC %s",
+                         (int)GRPC_SLICE_LENGTH(m->key), (const char *)GRPC_SLICE_START_PTR(m->key),
+                         name_ok ? "value" : "name (lower-case letters, digits, -_.)");
+  }
+  return ee_status_set(st, EE_INVALID_ARGUMENT, "grpc refused the call's metadata");
 }
 
 /* The attempt's absolute deadline on the monotonic clock, from eei_now_ms's. */
@@ -548,7 +581,6 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
   a->next = t->live;
   if (t->live) t->live->prev = a;
   t->live = a;
-  t->n_live++;
   pthread_mutex_unlock(&t->mu);
 
   /* *out before the batch: the attempt may complete (and be freed) before we return. */
@@ -556,9 +588,13 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
   grpc_call_error ce = start_batch(a);
   if (ce == GRPC_CALL_OK) return EE_OK;
   if (out) *out = NULL;
+  if (ce == GRPC_CALL_ERROR_INVALID_METADATA)
+    bad_metadata(a, st);
+  else
+    ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s",
+                  grpc_call_error_to_string(ce));
   release(t, a);
-  return ee_status_set(st, EE_INTERNAL, "grpc: cannot start the call: %s",
-                       grpc_call_error_to_string(ce));
+  return st->code;
 }
 
 static void grpc_cancel(eei_transport *t, eei_attempt *a) {

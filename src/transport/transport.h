@@ -126,7 +126,10 @@ typedef struct eei_transport_ops {
    * Safe from any thread while done has not returned; a no-op if it already finished. */
   void (*cancel)(eei_transport *t, eei_attempt *a);
 
-  /* Frees a prepared call. Accepts NULL. Not while an attempt on it runs. */
+  /* Frees a prepared call. Accepts NULL. Not while an attempt on it runs, except from
+   * inside that attempt's done (the client frees a call's prepared request when its last
+   * attempt ends): a transport must not touch the prepared call once done is called.
+   * Always before destroy. */
   void (*prepared_free)(eei_prepared *p);
 } eei_transport_ops;
 

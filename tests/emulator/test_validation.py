@@ -106,6 +106,24 @@ class ValidationTest(unittest.TestCase):
                 self.assertEqual(results[0].http, 400)
                 self.assertEqual(results[0].message, results[1].message)
 
+    def test_a_path_too_long_to_quote_is_cut_visibly(self):
+        # Ten dictionaries under 60-character keys: a path of ~900 characters, longer than
+        # the emulator's 512-byte path buffer. The message keeps the head, marks the cut
+        # with "..." and still ends with the field and the reason.
+        key = "k" * 60
+        node = {"valueReference": "x"}
+        for _ in range(10):
+            node = {"dictionaryValue": {"values": {key: node}}}
+        head = 'expression.values["0"].dictionaryValue.values["' + key + '"]'
+        results = [f.export(expr({"0": node})) for f in (self.rest, self.grpc)]
+        for r in results:
+            self.assertEqual(r.code, "INVALID_ARGUMENT", r)
+            self.assertTrue(r.message.startswith(head), r.message)
+            self.assertIn('....valueReference: "x" names no node in expression.values',
+                          r.message)
+            self.assertLess(len(r.message), 600)
+        self.assertEqual(results[0].message, results[1].message)
+
     def test_nothing_was_queued_by_bad_requests(self):
         for label, req, _ in BAD:
             self.rest.export(copy.deepcopy(req))

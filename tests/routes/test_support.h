@@ -1,24 +1,12 @@
-/* Shared helpers of the route tests: a tiny check framework and message builders. */
+/* Shared helpers of the route tests: message builders (checks: tests/support/check.h). */
 #ifndef EE_ROUTES_TEST_SUPPORT_H
 #define EE_ROUTES_TEST_SUPPORT_H
 
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "check.h"
 #include "ee/route.h"
-
-extern int rt_checks, rt_failures;
-
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    rt_checks++;                                                      \
-    if (!(cond)) {                                                    \
-      rt_failures++;                                                  \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                   \
-      fputc('\n', stderr);                                            \
-    }                                                                 \
-  } while (0)
 
 /* A new message of type d with fields set from "a.b=v|c=w" (proto names; repeated fields
  * take one value per mention; scalar-form WKTs take their JSON text). NULL on error

@@ -16,3 +16,12 @@ if(TARGET ee-emulator)
     set_tests_properties(transport_grpc.${group} PROPERTIES LABELS client TIMEOUT 180)
   endforeach()
 endif()
+
+# The same transport against a Python grpcio server (independent oracle of our wire).
+if(TARGET test_transport_grpc)
+  add_test(NAME transport_grpc.python_peer
+    COMMAND ${EE_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/peer_grpc.py $<TARGET_FILE:test_transport_grpc>
+            ${EE_PYTHON_PROTO_DIR})
+  set_tests_properties(transport_grpc.python_peer PROPERTIES LABELS client TIMEOUT 180
+                       ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+endif()

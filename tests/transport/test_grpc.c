@@ -2,6 +2,7 @@
  * against ee-emulator's gRPC port on loopback.
  *
  *   test_transport_grpc EMULATOR GROUP
+ *   test_transport_grpc PORT peer [CA_FILE]     (run by peer_grpc.py)
  *
  * Groups: rpcs errors faults refused deadline cancel limits describe concurrency destroy.
  * Each starts its own emulator with the flags it needs. No check depends on timing: where
@@ -32,6 +33,7 @@
 static const char *emulator_path;
 static const eei_transport_ops *T = &eei_grpc_transport;
 static emu_proc emu;
+static const char *tls_ca_file; /* non-NULL: TLS, with these roots ("" = the system's) */
 
 static void fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
@@ -65,8 +67,11 @@ static void start_emulator(const char *const *args) {
 static eei_transport *new_transport_cfg(int port, size_t max_response, int max_depth) {
   eei_transport_config cfg = {0};
   char endpoint[128];
-  snprintf(endpoint, sizeof endpoint, "http://%s:%d", emu.grpc_host, port);
+  snprintf(endpoint, sizeof endpoint, "%s://%s:%d", tls_ca_file ? "https" : "http", emu.grpc_host,
+           port);
   cfg.endpoint = endpoint;
+  cfg.tls = tls_ca_file != NULL;
+  cfg.ca_file = tls_ca_file && tls_ca_file[0] ? tls_ca_file : NULL;
   cfg.host = emu.grpc_host;
   cfg.port = port;
   cfg.connect_timeout_ms = 5000;
@@ -288,6 +293,9 @@ static void group_errors(void) {
   const eei_header ugly[] = {{"Bad Name", "v", false}};
   CHECK(T->start(t, p, ugly, 1, 0, on_done, &w, NULL, &st) == EE_INVALID_ARGUMENT);
   CHECK(strstr(st.message, "Bad Name") != NULL);
+  const eei_header ctl[] = {{"x-ok", "line\nbreak", false}};
+  CHECK(T->start(t, p, ctl, 1, 0, on_done, &w, NULL, &st) == EE_INVALID_ARGUMENT);
+  CHECK(strstr(st.message, "x-ok") != NULL && strstr(st.message, "value") != NULL);
   T->prepared_free(p);
   protobuf_c_message_free_unpacked(req, NULL);
 
@@ -483,6 +491,21 @@ static void group_describe(void) {
   if (strcmp(out.data, want) != 0)
     fail(__FILE__, __LINE__, "describe:\n got %s\nwant %s", out.data, want);
   CHECK(!strstr(out.data, "s3cret"));
+  /* prepare_bytes describes the same call: the bytes decoded, the caller's params. */
+  size_t len = protobuf_c_message_get_packed_size(req);
+  uint8_t *bytes = malloc(len);
+  protobuf_c_message_pack(req, bytes);
+  eei_prepared *pb;
+  CHECK(T->prepare_bytes(t, route(EXPORT), bytes, len, "project=projects%2Fp1", &pb, &st) == EE_OK);
+  free(bytes);
+  ee_buf_reset(&out);
+  CHECK(T->describe(pb, headers, N_HEADERS, &out, &st) == EE_OK);
+  CHECK(strcmp(out.data, want) == 0);
+  T->prepared_free(pb);
+  /* Bytes that are no request cannot be described. */
+  CHECK(T->prepare_bytes(t, route(EXPORT), (const uint8_t *)"\xff", 1, NULL, &pb, &st) == EE_OK);
+  CHECK(T->describe(pb, headers, N_HEADERS, &out, &st) == EE_INVALID_ARGUMENT);
+  T->prepared_free(pb);
   const char *method = NULL;
   char target[128];
   snprintf(target, sizeof target, "%s:%d" EXPORT, emu.grpc_host, emu.grpc_port);
@@ -594,6 +617,42 @@ static void group_destroy(void) {
   CHECK(emu_stop(&emu) == 0);
 }
 
+/* Against a server we did not write (peer_grpc.py, Python grpcio): one export and two
+ * failing Gets, printed for the script to compare with what it received and sent. With a
+ * CA file the server speaks TLS; then a transport trusting only the system's roots must
+ * fail the handshake, with the request certainly not sent. */
+static void group_peer(int port, const char *ca_file) {
+  snprintf(emu.grpc_host, sizeof emu.grpc_host, "127.0.0.1");
+  tls_ca_file = ca_file;
+  eei_transport *t = new_transport_cfg(port, 0, 0);
+  ee_status st;
+  Google__Longrunning__Operation *op =
+      export_one(t, EXPORT_JSON("projects/p1", "\"requestId\":\"r-1\",\"priority\":7,"));
+  printf("export %s\n", op->name);
+  protobuf_c_message_free_unpacked(&op->base, NULL);
+  CHECK(!call_json(t, GET, "{\"name\":\"projects/p1/operations/missing\"}", &st));
+  printf("error %s|%s|%s|%s|%lld\n", ee_code_name(st.code), st.message, st.reason, st.domain,
+         (long long)st.retry_delay_ms);
+  size_t pos = 0;
+  const char *k, *v;
+  while (ee_status_metadata_next(&st, &pos, &k, &v)) printf("meta %s=%s\n", k, v);
+  /* A status without details: grpc's message as it came. */
+  CHECK(!call_json(t, GET, "{\"name\":\"projects/p1/operations/plain\"}", &st));
+  printf("plain %s|%s|%s\n", ee_code_name(st.code), st.message, st.reason);
+  T->destroy(t);
+  if (!ca_file) return;
+  tls_ca_file = ""; /* the system's roots do not know the test's CA */
+  t = new_transport_cfg(port, 0, 0);
+  ProtobufCMessage *req = from_json(route(EXPORT)->request, EXPORT_JSON("projects/p1", ""));
+  waiter w;
+  run(t, EXPORT, req, in_ms(30000), &w);
+  printf("untrusted %s sent=%d\n", ee_code_name(w.st.code), w.sent);
+  if (w.sent) fprintf(stderr, "untrusted: %s\n", w.st.message);
+  waiter_destroy(&w);
+  protobuf_c_message_free_unpacked(req, NULL);
+  T->destroy(t);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
@@ -605,11 +664,15 @@ static const struct {
 };
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
+  if (argc != 3 && !(argc == 4 && strcmp(argv[2], "peer") == 0)) {
     fprintf(stderr, "usage: %s EMULATOR GROUP\n", argv[0]);
     return 2;
   }
   emulator_path = argv[1];
+  if (strcmp(argv[2], "peer") == 0) { /* argv[1] is the peer's port, argv[3] its CA */
+    group_peer(atoi(argv[1]), argc > 3 ? argv[3] : NULL);
+    return 0;
+  }
   for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
     if (strcmp(argv[2], groups[i].name) != 0) continue;
     groups[i].fn();

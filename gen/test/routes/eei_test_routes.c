@@ -379,6 +379,9 @@ static const ee_route_json_field m2_fields[] = {
     {405, "field0name5", "field0name5"},
     {406, "field_0_name6", "field0Name6"},
     {407, "field_name_with_digit_7a", "fieldNameWithDigit7a"},
+    {408, "renamed_scalar", "shownAs"},
+    {409, "renamed_message", "other_Name"},
+    {410, "renamed_list", "RenamedList"},
     {500, "recursive_message", "recursiveMessage"},
 };
 static const ee_route_json_field m3_fields[] = {
@@ -524,6 +527,7 @@ static const ee_route_json_field m31_fields[] = {
     {25, "scope_id", "scopeId"},
     {26, "subs", "subs"},
     {27, "attrs", "attrs"},
+    {28, "min_score", "scoreAtLeast"},
 };
 static const ee_route_json_field m32_fields[] = {
     {1, "key", "key"},
@@ -532,6 +536,7 @@ static const ee_route_json_field m32_fields[] = {
 static const ee_route_json_field m33_fields[] = {
     {1, "subfield", "subfield"},
     {2, "count", "count"},
+    {3, "note_text", "memo"},
 };
 static const ee_route_json_field m34_fields[] = {
     {1, "message_id", "messageId"},
@@ -545,7 +550,7 @@ static const ee_route_json_field m35_fields[] = {
 static const ee_route_json_message messages[] = {
     {"eetest.ForeignMessage", &eetest__foreign_message__descriptor, m0_fields, 1},
     {"eetest.StreamableTypes", &eetest__streamable_types__descriptor, m1_fields, 39},
-    {"eetest.TestAllTypes", &eetest__test_all_types__descriptor, m2_fields, 101},
+    {"eetest.TestAllTypes", &eetest__test_all_types__descriptor, m2_fields, 104},
     {"eetest.TestAllTypes.MapBoolBoolEntry", &eetest__test_all_types__map_bool_bool_entry__descriptor, m3_fields, 2},
     {"eetest.TestAllTypes.MapFixed32Fixed32Entry", &eetest__test_all_types__map_fixed32_fixed32_entry__descriptor, m4_fields, 2},
     {"eetest.TestAllTypes.MapFixed64Fixed64Entry", &eetest__test_all_types__map_fixed64_fixed64_entry__descriptor, m5_fields, 2},
@@ -574,9 +579,9 @@ static const ee_route_json_message messages[] = {
     {"eetest.http.Message", &eetest__http__message__descriptor, m28_fields, 5},
     {"eetest.http.Message.TagsEntry", &eetest__http__message__tags_entry__descriptor, m29_fields, 2},
     {"eetest.http.PutLabelsRequest", &eetest__http__put_labels_request__descriptor, m30_fields, 3},
-    {"eetest.http.SearchRequest", &eetest__http__search_request__descriptor, m31_fields, 27},
+    {"eetest.http.SearchRequest", &eetest__http__search_request__descriptor, m31_fields, 28},
     {"eetest.http.SearchRequest.AttrsEntry", &eetest__http__search_request__attrs_entry__descriptor, m32_fields, 2},
-    {"eetest.http.SubMessage", &eetest__http__sub_message__descriptor, m33_fields, 2},
+    {"eetest.http.SubMessage", &eetest__http__sub_message__descriptor, m33_fields, 3},
     {"eetest.http.UpdateMessageRequest", &eetest__http__update_message_request__descriptor, m34_fields, 2},
     {"eetest.http.WrappedResponse", &eetest__http__wrapped_response__descriptor, m35_fields, 2},
 };

@@ -21,6 +21,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ee/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,23 +31,23 @@ typedef struct ee_arena ee_arena;
 
 /* A new, empty arena that grows in blocks of at least block_size bytes (0 = 64 KiB).
  * The caller owns it and frees it with ee_arena_free. NULL only when out of memory. */
-ee_arena *ee_arena_new(size_t block_size);
+EE_API ee_arena *ee_arena_new(size_t block_size);
 
 /* The allocator that draws from a; valid until ee_arena_free(a). Allocations are
  * 16-byte aligned; alloc returns NULL when out of memory or past ee_arena_set_limit. */
-ProtobufCAllocator *ee_arena_allocator(ee_arena *a);
+EE_API ProtobufCAllocator *ee_arena_allocator(ee_arena *a);
 
 /* Caps the bytes the arena may hold (0 = no cap), to bound untrusted input. */
-void ee_arena_set_limit(ee_arena *a, size_t max_bytes);
+EE_API void ee_arena_set_limit(ee_arena *a, size_t max_bytes);
 
 /* Bytes handed out since the last reset. */
-size_t ee_arena_used(const ee_arena *a);
+EE_API size_t ee_arena_used(const ee_arena *a);
 
 /* Releases everything allocated from a, keeping one block for reuse. */
-void ee_arena_reset(ee_arena *a);
+EE_API void ee_arena_reset(ee_arena *a);
 
 /* Frees the arena and everything allocated from it. Accepts NULL. */
-void ee_arena_free(ee_arena *a);
+EE_API void ee_arena_free(ee_arena *a);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "ee/export.h"
 #include "ee/status.h"
 
 #ifdef __cplusplus
@@ -27,26 +28,26 @@ typedef struct ee_buf {
   { NULL, 0, 0, 0 }
 
 /* Initialises an empty buffer with the given limit (0 = default). */
-void ee_buf_init(ee_buf *b, size_t limit);
+EE_API void ee_buf_init(ee_buf *b, size_t limit);
 
 /* Frees the storage and leaves an empty buffer with the same limit. Accepts NULL. */
-void ee_buf_free(ee_buf *b);
+EE_API void ee_buf_free(ee_buf *b);
 
 /* Empties the buffer but keeps its storage for reuse. */
-void ee_buf_reset(ee_buf *b);
+EE_API void ee_buf_reset(ee_buf *b);
 
-/* Makes room for n more bytes. EE_RESOURCE_EXHAUSTED past the limit, EE_INTERNAL when
- * out of memory; the buffer is unchanged on failure. */
-ee_code ee_buf_reserve(ee_buf *b, size_t n, ee_status *st);
+/* Makes room for n more bytes. EE_RESOURCE_EXHAUSTED past the limit and when out of
+ * memory (the message says which; see status.h); the buffer is unchanged on failure. */
+EE_API ee_code ee_buf_reserve(ee_buf *b, size_t n, ee_status *st);
 
-ee_code ee_buf_append(ee_buf *b, const void *data, size_t n, ee_status *st);
-ee_code ee_buf_append_str(ee_buf *b, const char *s, ee_status *st);
-ee_code ee_buf_printf(ee_buf *b, ee_status *st, const char *fmt, ...)
+EE_API ee_code ee_buf_append(ee_buf *b, const void *data, size_t n, ee_status *st);
+EE_API ee_code ee_buf_append_str(ee_buf *b, const char *s, ee_status *st);
+EE_API ee_code ee_buf_printf(ee_buf *b, ee_status *st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Hands the storage to the caller (free() it) and leaves the buffer empty. Never NULL
  * on success: an empty buffer yields a fresh "" allocation. */
-char *ee_buf_take(ee_buf *b, size_t *len_out, ee_status *st);
+EE_API char *ee_buf_take(ee_buf *b, size_t *len_out, ee_status *st);
 
 #ifdef __cplusplus
 }

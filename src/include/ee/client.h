@@ -35,7 +35,9 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ee/auth.h"
 #include "ee/buf.h"
+#include "ee/export.h"
 #include "ee/status.h"
 #include "google/earthengine/v1/earthengine.pb-c.h"
 #include "google/earthengine/v1/operation_metadata.pb-c.h"
@@ -97,10 +99,15 @@ typedef struct ee_client_options {
   const char *endpoint;      /* URL: "https://host[:port]" (TLS) or "http://host:port"
                                 (plaintext, e.g. ee-emulator); NULL = EE_DEFAULT_ENDPOINT */
   const char *project;       /* default "projects/ID" for calls that leave it empty */
-  const char *quota_project; /* sent as x-goog-user-project; NULL = none */
-  const char *access_token;  /* a fixed bearer token; NULL = use token_fn (or none) */
-  ee_token_fn token_fn;      /* used when access_token is NULL; NULL = no authorization */
+  const char *quota_project; /* sent as x-goog-user-project; NULL = the credentials'
+                                quota_project_id, else none */
+  /* Authorization, the first that is set: access_token, credentials, token_fn, adc. */
+  const char *access_token;     /* a fixed bearer token */
+  ee_token_source *credentials; /* ee/auth.h; the client takes its own reference */
+  ee_token_fn token_fn;         /* a caller's token hook */
   void *token_user;
+  bool adc;                  /* build Application Default Credentials (ee_token_source_adc with
+                                EE_DEFAULT_SCOPE) in ee_client_new; a bad key file fails ee_client_new */
   const char *ca_file;       /* PEM roots for TLS; NULL = the system's */
   int connect_timeout_ms;    /* default 10000 */
   int attempt_timeout_ms;    /* one attempt; default 60000 */
@@ -115,27 +122,39 @@ typedef struct ee_client_options {
 } ee_client_options;
 
 /* Fills *o with the defaults (zeros mean defaults throughout). */
-void ee_client_options_init(ee_client_options *o);
+EE_API void ee_client_options_init(ee_client_options *o);
 
 /* Applies EE_TRANSPORT (rest|grpc), EE_ENDPOINT, EE_PROJECT ("projects/ID" or "ID") and
  * EE_ACCESS_TOKEN over *o. The strings point into the environment (or static storage):
  * do not change the environment while *o is in use. An unknown EE_TRANSPORT is
- * EE_INVALID_ARGUMENT naming the variable; *o is then unchanged. */
-ee_code ee_client_options_from_env(ee_client_options *o, ee_status *st);
+ * EE_INVALID_ARGUMENT naming the variable; *o is then unchanged.
+ *
+ * Credentials: EE_ACCESS_TOKEN when set; else, when *o has no credentials, token_fn or
+ * access_token of its own, Application Default Credentials (o->adc = true) but only
+ * when ADC has a real source (ee_adc_available: GOOGLE_APPLICATION_CREDENTIALS, the
+ * gcloud file, or GCE_METADATA_HOST), so that a program run with no credentials at all
+ * (tests, ee-emulator) sends none rather than waiting on a metadata server that is not
+ * there. EE_CREDENTIALS=adc asks for ADC regardless (on GCE: the metadata server at
+ * metadata.google.internal); EE_CREDENTIALS=none for no authorization. */
+EE_API ee_code ee_client_options_from_env(ee_client_options *o, ee_status *st);
 
 /* Parses "rest" / "grpc". Returns 0, or -1 for anything else. */
-int ee_transport_from_name(const char *name, ee_transport_kind *out);
-const char *ee_transport_name(ee_transport_kind t);
+EE_API int ee_transport_from_name(const char *name, ee_transport_kind *out);
+EE_API const char *ee_transport_name(ee_transport_kind t);
 
 /* Creates a client: checks the options, opens the channel (gRPC) or connection pool
  * (REST) lazily, starts the client's threads. Copies every string it keeps. On failure
  * *out is NULL and st names the bad option. Free with ee_client_free. */
-ee_code ee_client_new(const ee_client_options *opts, ee_client **out, ee_status *st);
+EE_API ee_code ee_client_new(const ee_client_options *opts, ee_client **out, ee_status *st);
+
+/* The client's token source (opts.credentials, or the one ADC gave), borrowed: valid
+ * while the client lives. NULL when it uses access_token, token_fn or nothing. */
+EE_API ee_token_source *ee_client_credentials(const ee_client *c);
 
 /* Cancels calls still running (their callbacks run with CANCELLED), waits for them,
  * stops the threads and frees the client. Accepts NULL. Must not be called from a client
  * callback. */
-void ee_client_free(ee_client *c);
+EE_API void ee_client_free(ee_client *c);
 
 /* Per-call options; NULL means the client's defaults. */
 typedef struct ee_call_options {
@@ -148,43 +167,47 @@ typedef struct ee_call_options {
 
 /* google.earthengine.v1.EarthEngine/ExportImage. An empty req->project takes the
  * client's project. */
-ee_code ee_client_export_image(ee_client *c, const Google__Earthengine__V1__ExportImageRequest *req,
-                               const ee_call_options *co, Google__Longrunning__Operation **out,
-                               ee_status *st);
+EE_API ee_code ee_client_export_image(ee_client *c,
+                                      const Google__Earthengine__V1__ExportImageRequest *req,
+                                      const ee_call_options *co,
+                                      Google__Longrunning__Operation **out, ee_status *st);
 
 /* google.longrunning.Operations/GetOperation. */
-ee_code ee_client_get_operation(ee_client *c, const Google__Longrunning__GetOperationRequest *req,
-                                const ee_call_options *co, Google__Longrunning__Operation **out,
-                                ee_status *st);
+EE_API ee_code ee_client_get_operation(ee_client *c,
+                                       const Google__Longrunning__GetOperationRequest *req,
+                                       const ee_call_options *co,
+                                       Google__Longrunning__Operation **out, ee_status *st);
 
 /* google.longrunning.Operations/ListOperations: one page. An empty req->name takes the
  * client's project. */
-ee_code ee_client_list_operations(ee_client *c,
-                                  const Google__Longrunning__ListOperationsRequest *req,
-                                  const ee_call_options *co,
-                                  Google__Longrunning__ListOperationsResponse **out, ee_status *st);
+EE_API ee_code ee_client_list_operations(ee_client *c,
+                                         const Google__Longrunning__ListOperationsRequest *req,
+                                         const ee_call_options *co,
+                                         Google__Longrunning__ListOperationsResponse **out,
+                                         ee_status *st);
 
 /* google.longrunning.Operations/CancelOperation (the operation ends CANCELLED). */
-ee_code ee_client_cancel_operation(ee_client *c,
-                                   const Google__Longrunning__CancelOperationRequest *req,
-                                   const ee_call_options *co, ee_status *st);
+EE_API ee_code ee_client_cancel_operation(ee_client *c,
+                                          const Google__Longrunning__CancelOperationRequest *req,
+                                          const ee_call_options *co, ee_status *st);
 
 /* google.longrunning.Operations/DeleteOperation (forgets it; does not cancel). */
-ee_code ee_client_delete_operation(ee_client *c,
-                                   const Google__Longrunning__DeleteOperationRequest *req,
-                                   const ee_call_options *co, ee_status *st);
+EE_API ee_code ee_client_delete_operation(ee_client *c,
+                                          const Google__Longrunning__DeleteOperationRequest *req,
+                                          const ee_call_options *co, ee_status *st);
 
 /* google.longrunning.Operations/WaitOperation: one server-side wait, which may return
  * before the operation is done. */
-ee_code ee_client_wait_operation(ee_client *c, const Google__Longrunning__WaitOperationRequest *req,
-                                 const ee_call_options *co, Google__Longrunning__Operation **out,
-                                 ee_status *st);
+EE_API ee_code ee_client_wait_operation(ee_client *c,
+                                        const Google__Longrunning__WaitOperationRequest *req,
+                                        const ee_call_options *co,
+                                        Google__Longrunning__Operation **out, ee_status *st);
 
 /* Any routed RPC by its gRPC path ("/google.longrunning.Operations/GetOperation"), for
  * generic code (the CLI, the gateway). req must be of the route's request type; *out is
  * of its response type (Empty for Cancel and Delete). */
-ee_code ee_client_call(ee_client *c, const char *rpc, const ProtobufCMessage *req,
-                       const ee_call_options *co, ProtobufCMessage **out, ee_status *st);
+EE_API ee_code ee_client_call(ee_client *c, const char *rpc, const ProtobufCMessage *req,
+                              const ee_call_options *co, ProtobufCMessage **out, ee_status *st);
 
 /* --- All pages of ListOperations. --- */
 
@@ -193,20 +216,22 @@ typedef struct ee_operation_iter ee_operation_iter;
 /* Starts iterating over every operation that req selects, across pages (req->page_token
  * is the first page's token, usually empty). Fetches nothing until the first next. The
  * iterator copies req. Free with ee_operation_iter_free. */
-ee_code ee_client_list_all(ee_client *c, const Google__Longrunning__ListOperationsRequest *req,
-                           const ee_call_options *co, ee_operation_iter **out, ee_status *st);
+EE_API ee_code ee_client_list_all(ee_client *c,
+                                  const Google__Longrunning__ListOperationsRequest *req,
+                                  const ee_call_options *co, ee_operation_iter **out,
+                                  ee_status *st);
 
 /* The next operation, fetching the next page when needed. *op is borrowed: valid until
  * the next call on the iterator or its free. At the end: EE_OK with *op == NULL. A failed
  * page is the call's status; the iterator may be retried with next. */
-ee_code ee_operation_iter_next(ee_operation_iter *it, const Google__Longrunning__Operation **op,
-                               ee_status *st);
+EE_API ee_code ee_operation_iter_next(ee_operation_iter *it,
+                                      const Google__Longrunning__Operation **op, ee_status *st);
 
 /* Pages fetched so far. */
-size_t ee_operation_iter_pages(const ee_operation_iter *it);
+EE_API size_t ee_operation_iter_pages(const ee_operation_iter *it);
 
 /* Accepts NULL. */
-void ee_operation_iter_free(ee_operation_iter *it);
+EE_API void ee_operation_iter_free(ee_operation_iter *it);
 
 /* --- Following an operation to its end. --- */
 
@@ -222,12 +247,13 @@ typedef void (*ee_progress_fn)(void *user, const Google__Longrunning__Operation 
  * final operation (done) on EE_OK; on a timeout EE_DEADLINE_EXCEEDED and *out the last
  * one seen (may be NULL). A done operation that failed is EE_OK here: look at
  * (*out)->error. progress may be NULL. */
-ee_code ee_client_wait_done(ee_client *c, const char *name, int timeout_ms, ee_progress_fn progress,
-                            void *user, Google__Longrunning__Operation **out, ee_status *st);
+EE_API ee_code ee_client_wait_done(ee_client *c, const char *name, int timeout_ms,
+                                   ee_progress_fn progress, void *user,
+                                   Google__Longrunning__Operation **out, ee_status *st);
 
 /* Decodes op->metadata when it is an OperationMetadata. Returns a new message the caller
  * frees (ee_message_free), or NULL when absent, of another type or undecodable. */
-Google__Earthengine__V1__OperationMetadata *ee_operation_metadata(
+EE_API Google__Earthengine__V1__OperationMetadata *ee_operation_metadata(
     const Google__Longrunning__Operation *op);
 
 /* --- Seeing a call without making it. --- */
@@ -237,15 +263,15 @@ Google__Earthengine__V1__OperationMetadata *ee_operation_metadata(
  *   REST: {"transport":"rest","method":"POST","url":"…","headers":{…},"body":{…}}
  *   gRPC: {"transport":"grpc","method":"/pkg.Service/Method","metadata":{…},"message":{…}}
  * Secrets (authorization) are redacted. rpc as for ee_client_call. */
-ee_code ee_client_prepare(ee_client *c, const char *rpc, const ProtobufCMessage *req, ee_buf *out,
-                          ee_status *st);
+EE_API ee_code ee_client_prepare(ee_client *c, const char *rpc, const ProtobufCMessage *req,
+                                 ee_buf *out, ee_status *st);
 
 /* Frees any message the client returned (protobuf_c_message_free_unpacked). Accepts
  * NULL. */
-void ee_message_free(void *msg);
+EE_API void ee_message_free(void *msg);
 
 /* A new random UUIDv4 in canonical text form (36 chars + NUL) in out[37]. */
-void ee_uuid4(char out[37]);
+EE_API void ee_uuid4(char out[37]);
 
 #ifdef __cplusplus
 }

@@ -5,9 +5,12 @@
  * encoder writes straight from it; there is no intermediate DOM. The mapping is the
  * proto3 JSON mapping (TRANSCODING.md), including every well-known type.
  *
- * Field names: protobuf-c descriptors carry no json_name, so the codec derives it with
- * protoc's rule (drop each '_', upper-case the letter after it). Protos that set a custom
- * json_name option are not supported by this derivation.
+ * Field names: protobuf-c descriptors carry no json_name, so the codec takes protoc's
+ * json_name (a custom `json_name` option included) from the tables protoc-gen-ee-routes
+ * generates: the table of every message in proto/ always, and the tables of other protos
+ * once added with ee_json_add_names. Fields of messages no table lists get protoc's
+ * default rule (ee_json_name: drop each '_', upper-case the letter after it). Input
+ * accepts the json_name and the proto name, as json_format does.
  *
  * Errors: every failure returns a non-OK ee_code and fills the ee_status with
  *   "<json path>: <reason> (byte <offset>)"
@@ -66,6 +69,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ee/export.h"
 #include "ee/buf.h"
 #include "ee/status.h"
 
@@ -82,24 +86,24 @@ typedef struct ee_json_registry ee_json_registry;
 
 /* Every message in proto/ plus the well-known types. Static, immutable, thread-safe;
  * never freed. */
-const ee_json_registry *ee_json_default_registry(void);
+EE_API const ee_json_registry *ee_json_default_registry(void);
 
 /* A new registry that already holds everything in the default registry. The caller
  * owns it and frees it with ee_json_registry_free. NULL only when out of memory. */
-ee_json_registry *ee_json_registry_new(void);
+EE_API ee_json_registry *ee_json_registry_new(void);
 
 /* Adds one message type (not its nested types). Adding a name twice keeps the first.
  * The descriptor must outlive the registry. Not thread-safe against concurrent lookups. */
-ee_code ee_json_registry_add(ee_json_registry *reg, const ProtobufCMessageDescriptor *desc,
-                             ee_status *st);
+EE_API ee_code ee_json_registry_add(ee_json_registry *reg, const ProtobufCMessageDescriptor *desc,
+                                    ee_status *st);
 
 /* Looks up a full message name ("google.rpc.Status") or a type URL (the part after the
  * last '/' is used). NULL when unknown. */
-const ProtobufCMessageDescriptor *ee_json_registry_find(const ee_json_registry *reg,
-                                                        const char *name_or_url);
+EE_API const ProtobufCMessageDescriptor *ee_json_registry_find(const ee_json_registry *reg,
+                                                               const char *name_or_url);
 
 /* Frees a registry made by ee_json_registry_new. Accepts NULL. */
-void ee_json_registry_free(ee_json_registry *reg);
+EE_API void ee_json_registry_free(ee_json_registry *reg);
 
 typedef struct ee_json_encode_options {
   bool emit_defaults;               /* print fields that hold their default value (not oneofs) */
@@ -128,19 +132,31 @@ typedef struct ee_json_decode_options {
  * the length it had before the call. The caller keeps ownership of msg and out.
  * EE_RESOURCE_EXHAUSTED when the text would pass out's limit (a text of exactly the limit
  * fits). */
-ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options *opts, ee_buf *out,
-                       ee_status *st);
+EE_API ee_code ee_json_encode(const ProtobufCMessage *msg, const ee_json_encode_options *opts,
+                              ee_buf *out, ee_status *st);
 
 /* Parses len bytes of JSON as a message of type desc. On success *out is a new message
  * the caller owns, freed with protobuf_c_message_free_unpacked(*out, opts->allocator).
  * On failure *out is NULL, nothing is leaked, and st says where and why. opts may be
  * NULL. json need not be NUL-terminated. */
-ee_code ee_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
-                       const ee_json_decode_options *opts, ProtobufCMessage **out, ee_status *st);
+EE_API ee_code ee_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
+                              const ee_json_decode_options *opts, ProtobufCMessage **out,
+                              ee_status *st);
+
+struct ee_route_table; /* ee/route.h */
+
+/* Makes the codec use the JSON names of a table protoc-gen-ee-routes wrote for protos
+ * outside proto/ (table->messages: protoc's json_name of every field, custom json_name
+ * options included). Call it before the first encode or decode of those types: names are
+ * read once per type. Adding a table twice is harmless. Thread-safe. The table must
+ * outlive every later encode and decode (generated tables are static). Errors:
+ * EE_FAILED_PRECONDITION when one of its types was already encoded or decoded under
+ * other names. */
+EE_API ee_code ee_json_add_names(const struct ee_route_table *table, ee_status *st);
 
 /* The lowerCamelCase JSON name protoc would give a field name, written into out
  * (truncated to out_size). Returns the full length. */
-size_t ee_json_name(const char *field_name, char *out, size_t out_size);
+EE_API size_t ee_json_name(const char *field_name, char *out, size_t out_size);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ee/export.h"
 #include "ee/buf.h"
 #include "ee/json.h"
 #include "ee/status.h"
@@ -117,17 +118,18 @@ typedef struct ee_route_table {
 } ee_route_table;
 
 /* Every route of proto/ (gen/routes/). Static storage; never freed. */
-const ee_route_table *ee_route_table_default(void);
+EE_API const ee_route_table *ee_route_table_default(void);
 
 /* Looks a route up by gRPC method path ("/pkg.Service/Method"). NULL when unknown. The
  * result points into the (static) table. */
-const ee_route *ee_route_find(const ee_route_table *table, const char *grpc_path);
+EE_API const ee_route *ee_route_find(const ee_route_table *table, const char *grpc_path);
 
 /* protoc's json_name of a field of desc, from the route table's JSON name table (falls
  * back to ee_json_name's derivation for messages the table does not list). Writes
  * into out (truncated to out_size, NUL-terminated) and returns the full length. */
-size_t ee_route_json_name(const ee_route_table *table, const ProtobufCMessageDescriptor *desc,
-                          const ProtobufCFieldDescriptor *field, char *out, size_t out_size);
+EE_API size_t ee_route_json_name(const ee_route_table *table,
+                                 const ProtobufCMessageDescriptor *desc,
+                                 const ProtobufCFieldDescriptor *field, char *out, size_t out_size);
 
 /* ------------------------------------------------------------------------------------
  * Path templates (the grammar of TRANSCODING.md; the plugin uses the same parser)
@@ -138,10 +140,10 @@ size_t ee_route_json_name(const ee_route_table *table, const ProtobufCMessageDes
  * (INVALID_ARGUMENT, e.g. "'**' must be the last segment", with the template and the
  * offset). Only the grammar is checked here; the plugin checks the field paths against
  * the messages. */
-ee_code ee_route_template_parse(const char *text, ee_route_template **out, ee_status *st);
+EE_API ee_code ee_route_template_parse(const char *text, ee_route_template **out, ee_status *st);
 
 /* Frees a template made by ee_route_template_parse. Accepts NULL. */
-void ee_route_template_free(ee_route_template *t);
+EE_API void ee_route_template_free(ee_route_template *t);
 
 /* Captured variable values of a matched path: values[i] belongs to variables[i]. */
 typedef struct ee_route_captures {
@@ -150,15 +152,15 @@ typedef struct ee_route_captures {
 } ee_route_captures;
 
 /* Frees the captured values and resets to empty. Accepts NULL. */
-void ee_route_captures_free(ee_route_captures *c);
+EE_API void ee_route_captures_free(ee_route_captures *c);
 
 /* Matches a request path (no query string; percent-escapes still in it) against t.
  * EE_OK: caps holds one decoded value per variable (the caller frees them with
  * ee_route_captures_free). EE_NOT_FOUND: no match (caps empty). EE_INVALID_ARGUMENT:
  * malformed percent-escape, an escaped NUL, invalid UTF-8 in a value, or too long. Bounded by
  * EE_ROUTE_MAX_PATH and EE_ROUTE_MAX_SEGMENTS. */
-ee_code ee_route_template_match(const ee_route_template *t, const char *path, size_t path_len,
-                                ee_route_captures *caps, ee_status *st);
+EE_API ee_code ee_route_template_match(const ee_route_template *t, const char *path,
+                                       size_t path_len, ee_route_captures *caps, ee_status *st);
 
 /* ------------------------------------------------------------------------------------
  * Client direction: request message -> HTTP
@@ -174,40 +176,43 @@ typedef struct ee_http_request {
 } ee_http_request;
 
 /* Initialises an empty ee_http_request (buffers with default limits). */
-void ee_http_request_init(ee_http_request *r);
+EE_API void ee_http_request_init(ee_http_request *r);
 
 /* Frees the buffers and resets to empty. Accepts NULL. */
-void ee_http_request_free(ee_http_request *r);
+EE_API void ee_http_request_free(ee_http_request *r);
 
 /* Transcodes req (of type route->request) to HTTP. Picks the first binding whose path
  * variables are all set and match their patterns; expands the path (single-segment
  * variables percent-encode all but [-_.~0-9a-zA-Z], multi-segment ones keep '/'; '.' and
  * '..' segment values are refused); builds the query from the set fields not bound by
  * the path or body (dotted lowerCamelCase names, repeated keys, enums by name, sorted by
- * name for determinism); writes the JSON body per the binding's body rule.
+ * name for determinism; doubles and floats spelled as the JSON body spells them, e.g.
+ * 100.0 and 1e+21, as Google's Python clients send them, whatever the C locale); writes
+ * the JSON body per the binding's body rule.
  * A value that breaks its pattern, an unset path field, or a field that cannot be a
  * query parameter (map, repeated message) is EE_INVALID_ARGUMENT naming the field,
  * value and pattern; nothing is sent. With body "f", an unset message f is sent as {}
  * (and so arrives as an empty message); an unset list as []. json_opts may be NULL (defaults). The
  * caller owns req and out; out is reset first and holds the result only on EE_OK. */
-ee_code ee_route_to_http(const ee_route *route, const ProtobufCMessage *req,
-                         const ee_json_encode_options *json_opts, ee_http_request *out,
-                         ee_status *st);
+EE_API ee_code ee_route_to_http(const ee_route *route, const ProtobufCMessage *req,
+                                const ee_json_encode_options *json_opts, ee_http_request *out,
+                                ee_status *st);
 
 /* The x-goog-request-params metadata value for a gRPC call: "field=value" for each path
  * variable of the binding ee_route_to_http would choose, joined by '&', values
  * URL-encoded (e.g. "project=projects%2Fmy-proj"). Appends to out (empty string when the
  * route has no variables). EE_INVALID_ARGUMENT as ee_route_to_http for bad path values.
  * The caller owns req and out. */
-ee_code ee_route_request_params(const ee_route *route, const ProtobufCMessage *req, ee_buf *out,
-                                ee_status *st);
+EE_API ee_code ee_route_request_params(const ee_route *route, const ProtobufCMessage *req,
+                                       ee_buf *out, ee_status *st);
 
 /* Decodes an HTTP response body into a new response message of route->response,
  * honouring the binding's response_body. The caller owns *out (free with
  * protobuf_c_message_free_unpacked(*out, opts->allocator)). *out is NULL on failure. */
-ee_code ee_route_decode_response(const ee_route *route, const ee_http_binding *binding,
-                                 const char *json, size_t len, const ee_json_decode_options *opts,
-                                 ProtobufCMessage **out, ee_status *st);
+EE_API ee_code ee_route_decode_response(const ee_route *route, const ee_http_binding *binding,
+                                        const char *json, size_t len,
+                                        const ee_json_decode_options *opts, ProtobufCMessage **out,
+                                        ee_status *st);
 
 /* ------------------------------------------------------------------------------------
  * Server direction (the emulator): HTTP -> route + request message
@@ -258,17 +263,18 @@ typedef struct ee_route_match {
  * (free with protobuf_c_message_free_unpacked(out->request, opts->json.allocator));
  * on failure out->request is NULL (out->route may still be set once a route matched).
  * opts may be NULL. */
-ee_code ee_route_from_http(const ee_route_table *table, const char *verb, const char *path,
-                           size_t path_len, const char *query, size_t query_len, const char *body,
-                           size_t body_len, const ee_route_decode_options *opts,
-                           ee_route_match *out, ee_status *st);
+EE_API ee_code ee_route_from_http(const ee_route_table *table, const char *verb, const char *path,
+                                  size_t path_len, const char *query, size_t query_len,
+                                  const char *body, size_t body_len,
+                                  const ee_route_decode_options *opts, ee_route_match *out,
+                                  ee_status *st);
 
 /* Encodes a response message for the HTTP reply, honouring binding->response_body.
  * Appends to out; the caller owns resp and out. */
-ee_code ee_route_encode_response(const ee_route *route, const ee_http_binding *binding,
-                                 const ProtobufCMessage *resp,
-                                 const ee_json_encode_options *json_opts, ee_buf *out,
-                                 ee_status *st);
+EE_API ee_code ee_route_encode_response(const ee_route *route, const ee_http_binding *binding,
+                                        const ProtobufCMessage *resp,
+                                        const ee_json_encode_options *json_opts, ee_buf *out,
+                                        ee_status *st);
 
 /* ------------------------------------------------------------------------------------
  * Errors on the wire
@@ -290,8 +296,8 @@ typedef struct ee_route_error_kv {
  * code is err->http_status when set, else ee_code_to_http(err->code). details appears
  * only when err->reason or err->domain or metadata is non-empty. metadata may be NULL
  * (n_metadata 0). The caller owns everything passed. */
-ee_code ee_route_error_encode(const ee_status *err, const ee_route_error_kv *metadata,
-                              size_t n_metadata, ee_buf *out, ee_status *st);
+EE_API ee_code ee_route_error_encode(const ee_status *err, const ee_route_error_kv *metadata,
+                                     size_t n_metadata, ee_buf *out, ee_status *st);
 
 /* Fills *out from an HTTP error reply: the envelope's error.status (preferred), else
  * error.code, else the HTTP status (ee_code_from_http); message, ErrorInfo reason and
@@ -299,21 +305,21 @@ ee_code ee_route_error_encode(const ee_status *err, const ee_route_error_kv *met
  * http_status with a message that says so. ErrorInfo.metadata fills out->metadata and a
  * google.rpc.RetryInfo fills out->retry_delay_ms. out->http_status = http_status. Never fails;
  * returns out->code. body may be NULL; only EE_ROUTE_MAX_ERROR_BODY bytes are parsed. */
-ee_code ee_route_error_decode(int http_status, const char *body, size_t len, ee_status *out);
+EE_API ee_code ee_route_error_decode(int http_status, const char *body, size_t len, ee_status *out);
 
 /* Builds a google.rpc.Status (code, message, and an ErrorInfo in details when err has a
  * reason or domain or metadata is given) and appends its binary encoding to out (the
  * grpc-status-details-bin value). The caller owns everything passed. */
-ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *metadata,
-                               size_t n_metadata, ee_buf *out, ee_status *st);
+EE_API ee_code ee_route_status_to_rpc(const ee_status *err, const ee_route_error_kv *metadata,
+                                      size_t n_metadata, ee_buf *out, ee_status *st);
 
 /* Fills *out from a binary google.rpc.Status (grpc-status-details-bin): code, message,
  * the first ErrorInfo's reason, domain and metadata, and RetryInfo's delay. Bytes that do not parse
  * (or a code outside google.rpc.Code) give out->code = fallback_code (the grpc-status the trailer
  * came with) and a message saying the details were unreadable. out->http_status = 0. Never fails;
  * returns out->code. */
-ee_code ee_route_status_from_rpc(const uint8_t *data, size_t len, ee_code fallback_code,
-                                 ee_status *out);
+EE_API ee_code ee_route_status_from_rpc(const uint8_t *data, size_t len, ee_code fallback_code,
+                                        ee_status *out);
 
 #ifdef __cplusplus
 }

@@ -3,13 +3,31 @@
  * An ee_status carries a google.rpc.Code value, a message that says what went wrong
  * (naming the field, flag or JSON path where there is one) and, when known, the HTTP
  * status and the google.rpc.ErrorInfo reason and domain. It owns no heap memory: it is
- * plain data, safe to copy, and needs no free function. */
+ * plain data, safe to copy, and needs no free function.
+ *
+ * The contract every fallible ee_ function keeps:
+ *  - it returns an ee_code, EE_OK on success, and fills the ee_status it is given with
+ *    the same code and a message (an OK status has an empty message);
+ *  - the ee_status * may be NULL: the function then does the same work and returns the
+ *    same code, and only the message is lost. Functions whose result IS a status
+ *    (ee_route_error_decode, ee_route_status_from_rpc) accept a NULL out likewise.
+ *
+ * Codes for running out of something:
+ *  - EE_RESOURCE_EXHAUSTED: malloc failed ("out of memory ..."), or a size limit the
+ *    caller set was reached (an ee_buf's limit, max_input, an arena's limit: "... exceeds
+ *    the N-byte limit"), as gRPC reports a message past its size limit. The message says
+ *    which; both mean "this call with these resources cannot complete", never bad input.
+ *  - A limit on what a peer sent us (a request path too long for ee_route_from_http) is
+ *    the peer's error: EE_INVALID_ARGUMENT, with the HTTP status saying which limit.
+ *  - EE_INTERNAL is kept for broken invariants (a bug), never for resource shortage. */
 #ifndef EE_STATUS_H
 #define EE_STATUS_H
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ee/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,43 +73,45 @@ typedef struct ee_status {
 } ee_status;
 
 /* Resets *st to OK with empty strings. Accepts NULL. */
-void ee_status_clear(ee_status *st);
+EE_API void ee_status_clear(ee_status *st);
 
 /* Sets code and a printf-formatted message; returns code so callers can
  * `return ee_status_set(st, EE_INVALID_ARGUMENT, "...")`. Accepts a NULL st. */
-ee_code ee_status_set(ee_status *st, ee_code code, const char *fmt, ...)
+EE_API ee_code ee_status_set(ee_status *st, ee_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap)
+EE_API ee_code ee_status_vset(ee_status *st, ee_code code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 /* Puts "prefix: " in front of the current message (for adding context on the way
- * up, e.g. a file name). Returns st->code. Accepts NULL. */
-ee_code ee_status_prefix(ee_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+ * up, e.g. a file name). Returns st->code; EE_OK for a NULL st (whose code is unknown). */
+EE_API ee_code ee_status_prefix(ee_status *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Appends one ErrorInfo.metadata entry. Returns 0, or -1 (nothing added) when it does not
  * fit in what is left of st->metadata or st is NULL. */
-int ee_status_add_metadata(ee_status *st, const char *key, const char *value);
+EE_API int ee_status_add_metadata(ee_status *st, const char *key, const char *value);
 
 /* The value of ErrorInfo.metadata[key], or NULL. Points into st. */
-const char *ee_status_metadata(const ee_status *st, const char *key);
+EE_API const char *ee_status_metadata(const ee_status *st, const char *key);
 
 /* Iterates the metadata entries: start with *pos = 0; returns 1 and sets *key, *value
  * (pointing into st) while there is an entry, then 0. */
-int ee_status_metadata_next(const ee_status *st, size_t *pos, const char **key, const char **value);
+EE_API int ee_status_metadata_next(const ee_status *st, size_t *pos, const char **key,
+                                   const char **value);
 
 /* The canonical name ("NOT_FOUND"); "UNKNOWN" for values outside google.rpc.Code. */
-const char *ee_code_name(ee_code code);
+EE_API const char *ee_code_name(ee_code code);
 
 /* Parses a canonical name; returns 0 and sets *out, or -1 when unknown. */
-int ee_code_from_name(const char *name, ee_code *out);
+EE_API int ee_code_from_name(const char *name, ee_code *out);
 
 /* HTTP status for a code (TRANSCODING.md's table), and the code an HTTP status means
  * when no error body says otherwise. */
-int ee_code_to_http(ee_code code);
-ee_code ee_code_from_http(int http_status);
+EE_API int ee_code_to_http(ee_code code);
+EE_API ee_code ee_code_from_http(int http_status);
 
 /* The library's version string, e.g. "0.1.0". Static storage. */
-const char *ee_version(void);
+EE_API const char *ee_version(void);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ee/export.h"
 #include "ee/status.h"
 
 #ifdef __cplusplus
@@ -25,15 +26,15 @@ extern "C" {
  * nest no deeper than max_depth (0 = EE_WIRE_DEFAULT_MAX_DEPTH). Unknown fields are
  * framed-checked and skipped; groups are refused (protobuf-c cannot read them). Returns
  * EE_OK or EE_INVALID_ARGUMENT with "<reason> (byte N)". Reads only. */
-ee_code ee_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
-                      int max_depth, ee_status *st);
+EE_API ee_code ee_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                             size_t len, int max_depth, ee_status *st);
 
 /* ee_wire_check, then protobuf_c_message_unpack. On success *out is a new message the
  * caller owns (protobuf_c_message_free_unpacked(*out, allocator)); on failure *out is
  * NULL and st says why. allocator may be NULL (malloc). */
-ee_code ee_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
-                       int max_depth, ProtobufCAllocator *allocator, ProtobufCMessage **out,
-                       ee_status *st);
+EE_API ee_code ee_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                              size_t len, int max_depth, ProtobufCAllocator *allocator,
+                              ProtobufCMessage **out, ee_status *st);
 
 #ifdef __cplusplus
 }

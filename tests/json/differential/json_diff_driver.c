@@ -23,6 +23,7 @@
 #include "ee/json.h"
 #include "ee/status.h"
 #include "eei_test_message_descriptors.h"
+#include "eei_test_routes.h"
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -159,6 +160,11 @@ int main(int argc, char **argv) {
   /* The default registry knows proto/; the differential also packs eetest types in Any. */
   ee_status st;
   ee_status_clear(&st);
+  /* Custom json_name options of the test protos: from their generated route table. */
+  if (ee_json_add_names(&eei_test_routes, &st) != EE_OK) {
+    fprintf(stderr, "json_diff_driver: names: %s\n", st.message);
+    return 2;
+  }
   ee_json_registry *reg = ee_json_registry_new();
   if (reg == NULL) {
     fprintf(stderr, "json_diff_driver: out of memory\n");

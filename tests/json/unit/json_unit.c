@@ -17,26 +17,13 @@
 
 #include "ee/json.h"
 #include "ee/wire.h"
+#include "check.h"
 #include "eei_test_message_descriptors.h"
+#include "eei_test_routes.h"
 #include "eetest/all_types.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 
-static int g_pass, g_fail;
 static ee_json_registry *g_reg;
-
-__attribute__((format(printf, 2, 3))) static void check(int ok, const char *fmt, ...) {
-  if (ok) {
-    g_pass++;
-    return;
-  }
-  g_fail++;
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("FAIL ", stdout);
-  vprintf(fmt, ap);
-  fputc('\n', stdout);
-  va_end(ap);
-}
 
 /* ------------------------------------------------------------------ counting allocator */
 
@@ -142,13 +129,13 @@ static void check_exact_limit(ctx *c, const ProtobufCMessage *m, size_t len) {
   ee_buf b;
   ee_buf_init(&b, len);
   ee_code rc = ee_json_encode(m, &c->e, &b, &st);
-  check(rc == EE_OK && b.len == len, "%s:%d: limit of exactly %zu bytes: %s", c->file, c->line, len,
+  CHECK(rc == EE_OK && b.len == len, "%s:%d: limit of exactly %zu bytes: %s", c->file, c->line, len,
         rc == EE_OK ? "wrong length" : st.message);
   ee_buf_free(&b);
   if (len == 0) return;
   ee_buf_init(&b, len - 1);
   rc = ee_json_encode(m, &c->e, &b, &st);
-  check(rc == EE_RESOURCE_EXHAUSTED && b.len == 0, "%s:%d: limit of %zu bytes: %s", c->file,
+  CHECK(rc == EE_RESOURCE_EXHAUSTED && b.len == 0, "%s:%d: limit of %zu bytes: %s", c->file,
         c->line, len - 1, rc == EE_OK ? "accepted" : st.message);
   ee_buf_free(&b);
 }
@@ -162,15 +149,15 @@ static void case_ok(ctx *c, const char *in, size_t len, char *want) {
   counter cnt = {0, 0, 0};
   if (c->e.indent) unescape_newlines(want);
   if (decode_counted(c, in, len, &m, &st, &cnt) != EE_OK) {
-    check(0, "%s:%d: decode failed: %s", c->file, c->line, st.message);
+    CHECK(0, "%s:%d: decode failed: %s", c->file, c->line, st.message);
     return;
   }
-  check(cnt.live == 0, "%s:%d: %ld allocations not freed", c->file, c->line, cnt.live);
+  CHECK(cnt.live == 0, "%s:%d: %ld allocations not freed", c->file, c->line, cnt.live);
   if (ee_json_decode(c->type, in, len, &c->d, &m, &st) != EE_OK || !encode_to(c, m, &b, &st)) {
-    check(0, "%s:%d: %s", c->file, c->line, st.message);
+    CHECK(0, "%s:%d: %s", c->file, c->line, st.message);
     goto done;
   }
-  check(strcmp(b.data, want) == 0, "%s:%d: output\n  got:  %s\n  want: %s", c->file, c->line,
+  CHECK(strcmp(b.data, want) == 0, "%s:%d: output\n  got:  %s\n  want: %s", c->file, c->line,
         b.data, want);
   /* Our own output must read back to the same text. */
   protobuf_c_message_free_unpacked(m, NULL);
@@ -178,10 +165,10 @@ static void case_ok(ctx *c, const char *in, size_t len, char *want) {
   ee_json_decode_options plain = c->d;
   plain.ignore_unknown_fields = false;
   if (ee_json_decode(c->type, want, strlen(want), &plain, &m, &st) != EE_OK) {
-    check(0, "%s:%d: expected output does not decode: %s", c->file, c->line, st.message);
+    CHECK(0, "%s:%d: expected output does not decode: %s", c->file, c->line, st.message);
     goto done;
   }
-  check(encode_to(c, m, &b, &st) && strcmp(b.data, want) == 0,
+  CHECK(encode_to(c, m, &b, &st) && strcmp(b.data, want) == 0,
         "%s:%d: round trip of the output gives %s", c->file, c->line, b.data ? b.data : "");
   check_exact_limit(c, m, strlen(want));
 done:
@@ -196,19 +183,19 @@ static void case_err(ctx *c, const char *in, size_t len, const char *want) {
     char name[64];
     size_t n = strcspn(want + 1, " ");
     snprintf(name, sizeof name, "%.*s", (int)n, want + 1);
-    if (ee_code_from_name(name, &code) != 0) check(0, "%s:%d: bad code %s", c->file, c->line, name);
+    if (ee_code_from_name(name, &code) != 0) CHECK(0, "%s:%d: bad code %s", c->file, c->line, name);
     want += 1 + n + (want[1 + n] == ' ');
   }
   ee_status st;
   ProtobufCMessage *m = (ProtobufCMessage *)1;
   counter cnt = {0, 0, 0};
   ee_code rc = decode_counted(c, in, len, &m, &st, &cnt);
-  check(rc == code && m == NULL, "%s:%d: want %s, got %s (%s)", c->file, c->line,
+  CHECK(rc == code && m == NULL, "%s:%d: want %s, got %s (%s)", c->file, c->line,
         ee_code_name(code), ee_code_name(rc), rc ? st.message : "accepted");
   if (rc != EE_OK)
-    check(strstr(st.message, want) != NULL, "%s:%d: error\n  got:  %s\n  want: ...%s...", c->file,
+    CHECK(strstr(st.message, want) != NULL, "%s:%d: error\n  got:  %s\n  want: ...%s...", c->file,
           c->line, st.message, want);
-  check(cnt.live == 0, "%s:%d: %ld allocations leaked on error", c->file, c->line, cnt.live);
+  CHECK(cnt.live == 0, "%s:%d: %ld allocations leaked on error", c->file, c->line, cnt.live);
 }
 
 static void case_bin(ctx *c, const char *hex, const char *want, bool want_error) {
@@ -218,19 +205,19 @@ static void case_bin(ctx *c, const char *hex, const char *want, bool want_error)
   ProtobufCMessage *m = NULL;
   ee_buf b = EE_BUF_INIT;
   if (ee_wire_unpack(c->type, data, n, 0, NULL, &m, &st) != EE_OK) {
-    check(0, "%s:%d: unpack: %s", c->file, c->line, st.message);
+    CHECK(0, "%s:%d: unpack: %s", c->file, c->line, st.message);
     return;
   }
   ee_buf_append_str(&b, "prefix", &st);
   ee_code rc = ee_json_encode(m, &c->e, &b, &st);
   if (want_error) {
-    check(rc != EE_OK && strstr(st.message, want) != NULL,
+    CHECK(rc != EE_OK && strstr(st.message, want) != NULL,
           "%s:%d: encode error\n  got:  %s\n  want: ...%s...", c->file, c->line,
           rc ? st.message : b.data, want);
-    check(b.len == 6 && strcmp(b.data, "prefix") == 0, "%s:%d: buffer not restored", c->file,
+    CHECK(b.len == 6 && strcmp(b.data, "prefix") == 0, "%s:%d: buffer not restored", c->file,
           c->line);
   } else {
-    check(rc == EE_OK && strcmp(b.data + 6, want) == 0, "%s:%d: output\n  got:  %s\n  want: %s",
+    CHECK(rc == EE_OK && strcmp(b.data + 6, want) == 0, "%s:%d: output\n  got:  %s\n  want: %s",
           c->file, c->line, rc ? st.message : b.data + 6, want);
   }
   protobuf_c_message_free_unpacked(m, NULL);
@@ -243,9 +230,9 @@ static void case_wire(ctx *c, const char *hex, const char *want) {
   ee_status st;
   ee_code rc = ee_wire_check(c->type, data, n, c->d.max_depth, &st);
   if (strcmp(want, "ok") == 0)
-    check(rc == EE_OK, "%s:%d: wire check failed: %s", c->file, c->line, st.message);
+    CHECK(rc == EE_OK, "%s:%d: wire check failed: %s", c->file, c->line, st.message);
   else
-    check(rc == EE_INVALID_ARGUMENT && strstr(st.message, want),
+    CHECK(rc == EE_INVALID_ARGUMENT && strstr(st.message, want),
           "%s:%d: wire check\n  got:  %s\n  want: ...%s...", c->file, c->line,
           rc ? st.message : "OK", want);
 }
@@ -273,7 +260,7 @@ static void set_opts(ctx *c, char *args) {
     else if (strncmp(t, "indent=", 7) == 0)
       c->e.indent = atoi(t + 7);
     else
-      check(0, "%s:%d: unknown option %s", c->file, c->line, t);
+      CHECK(0, "%s:%d: unknown option %s", c->file, c->line, t);
   }
 }
 
@@ -283,14 +270,14 @@ static void run_line(ctx *c, char *line) {
     if (strcmp(line, "opts") == 0)
       set_opts(c, line + 4);
     else
-      check(0, "%s:%d: bad line", c->file, c->line);
+      CHECK(0, "%s:%d: bad line", c->file, c->line);
     return;
   }
   *sp = '\0';
   char *kind = line, *rest = sp + 1;
   if (strcmp(kind, "type") == 0) {
     c->type = find_type(rest);
-    check(c->type != NULL, "%s:%d: unknown type %s", c->file, c->line, rest);
+    CHECK(c->type != NULL, "%s:%d: unknown type %s", c->file, c->line, rest);
     return;
   }
   if (strcmp(kind, "opts") == 0) {
@@ -299,7 +286,7 @@ static void run_line(ctx *c, char *line) {
   }
   char *arrow = strstr(rest, " => ");
   if (!arrow || !c->type) {
-    check(0, "%s:%d: need 'INPUT => EXPECTED' and a type", c->file, c->line);
+    CHECK(0, "%s:%d: need 'INPUT => EXPECTED' and a type", c->file, c->line);
     return;
   }
   *arrow = '\0';
@@ -318,13 +305,13 @@ static void run_line(ctx *c, char *line) {
   else if (strcmp(kind, "wire") == 0)
     case_wire(c, rest, want);
   else
-    check(0, "%s:%d: unknown kind %s", c->file, c->line, kind);
+    CHECK(0, "%s:%d: unknown kind %s", c->file, c->line, kind);
 }
 
 static void run_file(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) {
-    check(0, "cannot open %s", path);
+    CHECK(0, "cannot open %s", path);
     return;
   }
   ctx c;
@@ -359,41 +346,41 @@ static void test_json_name(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char out[64];
     size_t n = ee_json_name(cases[i][0], out, sizeof out);
-    check(strcmp(out, cases[i][1]) == 0 && n == strlen(cases[i][1]), "ee_json_name(%s) = %s",
+    CHECK(strcmp(out, cases[i][1]) == 0 && n == strlen(cases[i][1]), "ee_json_name(%s) = %s",
           cases[i][0], out);
   }
   char small[4];
   size_t n = ee_json_name("foo_bar", small, sizeof small);
-  check(n == 6 && strcmp(small, "foo") == 0, "ee_json_name truncation: %zu %s", n, small);
+  CHECK(n == 6 && strcmp(small, "foo") == 0, "ee_json_name truncation: %zu %s", n, small);
 }
 
 static void test_registry(void) {
   const ee_json_registry *def = ee_json_default_registry();
   ee_status st;
-  check(ee_json_registry_find(def, "google.rpc.Status") != NULL, "default has google.rpc.Status");
-  check(ee_json_registry_find(def, "type.googleapis.com/google.protobuf.Duration") ==
+  CHECK(ee_json_registry_find(def, "google.rpc.Status") != NULL, "default has google.rpc.Status");
+  CHECK(ee_json_registry_find(def, "type.googleapis.com/google.protobuf.Duration") ==
             &google__protobuf__duration__descriptor,
         "find by type URL");
-  check(ee_json_registry_find(def, "google.earthengine.v1.ExportImageRequest") != NULL,
+  CHECK(ee_json_registry_find(def, "google.earthengine.v1.ExportImageRequest") != NULL,
         "default has ExportImageRequest");
-  check(ee_json_registry_find(def, "eetest.TestAllTypes") == NULL, "default lacks test types");
-  check(ee_json_registry_find(def, "google.rpc") == NULL, "prefix is not a match");
-  check(ee_json_registry_find(def, NULL) == NULL, "NULL name");
-  check(ee_json_registry_add((ee_json_registry *)def, &eetest__foreign_message__descriptor, &st) ==
+  CHECK(ee_json_registry_find(def, "eetest.TestAllTypes") == NULL, "default lacks test types");
+  CHECK(ee_json_registry_find(def, "google.rpc") == NULL, "prefix is not a match");
+  CHECK(ee_json_registry_find(def, NULL) == NULL, "NULL name");
+  CHECK(ee_json_registry_add((ee_json_registry *)def, &eetest__foreign_message__descriptor, &st) ==
             EE_FAILED_PRECONDITION,
         "default registry refuses additions");
   ee_json_registry *r = ee_json_registry_new();
-  check(r && ee_json_registry_find(r, "google.rpc.Status") != NULL, "new copies the default");
-  check(ee_json_registry_add(r, &eetest__foreign_message__descriptor, &st) == EE_OK, "add");
-  check(ee_json_registry_add(r, &eetest__foreign_message__descriptor, &st) == EE_OK, "add twice");
-  check(ee_json_registry_find(r, "x/eetest.ForeignMessage") == &eetest__foreign_message__descriptor,
+  CHECK(r && ee_json_registry_find(r, "google.rpc.Status") != NULL, "new copies the default");
+  CHECK(ee_json_registry_add(r, &eetest__foreign_message__descriptor, &st) == EE_OK, "add");
+  CHECK(ee_json_registry_add(r, &eetest__foreign_message__descriptor, &st) == EE_OK, "add twice");
+  CHECK(ee_json_registry_find(r, "x/eetest.ForeignMessage") == &eetest__foreign_message__descriptor,
         "find added");
-  check(ee_json_registry_add(r, NULL, &st) == EE_INVALID_ARGUMENT, "add NULL");
+  CHECK(ee_json_registry_add(r, NULL, &st) == EE_INVALID_ARGUMENT, "add NULL");
   /* Growth past the initial table. */
   for (size_t i = 0; i < eei_test_message_descriptors_count; i++)
     ee_json_registry_add(r, eei_test_message_descriptors[i], &st);
   for (size_t i = 0; i < eei_test_message_descriptors_count; i++)
-    check(ee_json_registry_find(r, eei_test_message_descriptors[i]->name) ==
+    CHECK(ee_json_registry_find(r, eei_test_message_descriptors[i]->name) ==
               eei_test_message_descriptors[i],
           "find %s", eei_test_message_descriptors[i]->name);
   ee_json_registry_free(r);
@@ -403,29 +390,29 @@ static void test_registry(void) {
 static void test_bad_arguments(void) {
   ee_status st;
   ProtobufCMessage *m = (ProtobufCMessage *)1;
-  check(ee_json_decode(NULL, "{}", 2, NULL, &m, &st) == EE_INVALID_ARGUMENT && m == NULL,
+  CHECK(ee_json_decode(NULL, "{}", 2, NULL, &m, &st) == EE_INVALID_ARGUMENT && m == NULL,
         "decode NULL descriptor");
-  check(ee_json_decode(&eetest__foreign_message__descriptor, NULL, 0, NULL, &m, &st) ==
+  CHECK(ee_json_decode(&eetest__foreign_message__descriptor, NULL, 0, NULL, &m, &st) ==
                 EE_INVALID_ARGUMENT &&
             strstr(st.message, "unexpected end of input, expected '{' (byte 0)") != NULL,
         "decode empty input: %s", st.message);
-  check(ee_json_decode(&eetest__foreign_message__descriptor, "  ", 2, NULL, &m, &st) ==
+  CHECK(ee_json_decode(&eetest__foreign_message__descriptor, "  ", 2, NULL, &m, &st) ==
                 EE_INVALID_ARGUMENT &&
             strstr(st.message, "(byte 2)") != NULL,
         "decode whitespace only: %s", st.message);
-  check(ee_json_decode(&eetest__foreign_message__descriptor, "{}", 2, NULL, NULL, &st) ==
+  CHECK(ee_json_decode(&eetest__foreign_message__descriptor, "{}", 2, NULL, NULL, &st) ==
             EE_INVALID_ARGUMENT,
         "decode NULL out");
   ee_buf b = EE_BUF_INIT;
-  check(ee_json_encode(NULL, NULL, &b, &st) == EE_INVALID_ARGUMENT, "encode NULL message");
+  CHECK(ee_json_encode(NULL, NULL, &b, &st) == EE_INVALID_ARGUMENT, "encode NULL message");
   /* Input that is not NUL-terminated: the decoder must stop at len. */
   const char text[] = "{\"c\":12}xyz";
-  check(ee_json_decode(&eetest__foreign_message__descriptor, text, 8, NULL, &m, &st) == EE_OK,
+  CHECK(ee_json_decode(&eetest__foreign_message__descriptor, text, 8, NULL, &m, &st) == EE_OK,
         "decode honours len: %s", st.message);
-  check(m && ((Eetest__ForeignMessage *)m)->c == 12, "value read");
+  CHECK(m && ((Eetest__ForeignMessage *)m)->c == 12, "value read");
   protobuf_c_message_free_unpacked(m, NULL);
   /* Defaults when opts is NULL: strict about unknown fields. */
-  check(ee_json_decode(&eetest__foreign_message__descriptor, "{\"d\":1}", 7, NULL, &m, &st) ==
+  CHECK(ee_json_decode(&eetest__foreign_message__descriptor, "{\"d\":1}", 7, NULL, &m, &st) ==
             EE_INVALID_ARGUMENT,
         "NULL opts are strict");
 }
@@ -435,7 +422,7 @@ static void test_limits(void) {
   ProtobufCMessage *m = NULL;
   ee_json_decode_options o = EE_JSON_DECODE_OPTIONS_INIT;
   o.max_input = 10;
-  check(ee_json_decode(&eetest__foreign_message__descriptor, "{\"c\": 123456}", 13, &o, &m, &st) ==
+  CHECK(ee_json_decode(&eetest__foreign_message__descriptor, "{\"c\": 123456}", 13, &o, &m, &st) ==
                 EE_RESOURCE_EXHAUSTED &&
             strstr(st.message, "more than the limit of 10") != NULL,
         "max_input: %s", st.message);
@@ -447,13 +434,13 @@ static void test_limits(void) {
     for (int i = 0; i < depth; i++) text[n++] = ']';
     ee_code rc = ee_json_decode(&google__protobuf__list_value__descriptor, text, n, NULL, &m, &st);
     if (depth == 100) {
-      check(rc == EE_OK, "depth 100 accepted: %s", st.message);
+      CHECK(rc == EE_OK, "depth 100 accepted: %s", st.message);
       ee_buf b = EE_BUF_INIT;
-      check(ee_json_encode(m, NULL, &b, &st) == EE_OK && b.len == n, "depth 100 encodes");
+      CHECK(ee_json_encode(m, NULL, &b, &st) == EE_OK && b.len == n, "depth 100 encodes");
       ee_buf_free(&b);
       protobuf_c_message_free_unpacked(m, NULL);
     } else {
-      check(rc == EE_INVALID_ARGUMENT && strstr(st.message, "limit of 100 (byte 100)"),
+      CHECK(rc == EE_INVALID_ARGUMENT && strstr(st.message, "limit of 100 (byte 100)"),
             "depth 101 refused: %s", st.message);
     }
   }
@@ -463,21 +450,21 @@ static void test_limits(void) {
   size_t n = 0;
   for (int i = 0; i < 101; i++) text[n++] = '[';
   for (int i = 0; i < 101; i++) text[n++] = ']';
-  check(ee_json_decode(&google__protobuf__list_value__descriptor, text, n, &o, &m, &st) == EE_OK,
+  CHECK(ee_json_decode(&google__protobuf__list_value__descriptor, text, n, &o, &m, &st) == EE_OK,
         "max_depth 200 accepts 101");
   ee_buf b = EE_BUF_INIT;
-  check(ee_json_encode(m, NULL, &b, &st) == EE_INVALID_ARGUMENT &&
+  CHECK(ee_json_encode(m, NULL, &b, &st) == EE_INVALID_ARGUMENT &&
             strstr(st.message, "deeper than the limit of 100"),
         "encode depth: %s", st.message);
   protobuf_c_message_free_unpacked(m, NULL);
   /* A full output buffer fails cleanly and restores the buffer. */
   const char *js = "{\"optionalString\":\"a long enough string\"}";
-  check(ee_json_decode(&eetest__test_all_types__descriptor, js, strlen(js), NULL, &m, &st) == EE_OK,
+  CHECK(ee_json_decode(&eetest__test_all_types__descriptor, js, strlen(js), NULL, &m, &st) == EE_OK,
         "decode for limit test");
   ee_buf small;
   ee_buf_init(&small, 16);
   ee_buf_append_str(&small, "keep", &st);
-  check(ee_json_encode(m, NULL, &small, &st) == EE_RESOURCE_EXHAUSTED && small.len == 4 &&
+  CHECK(ee_json_encode(m, NULL, &small, &st) == EE_RESOURCE_EXHAUSTED && small.len == 4 &&
             strcmp(small.data, "keep") == 0,
         "output limit: %s", st.message);
   ee_buf_free(&small);
@@ -506,15 +493,15 @@ static void test_allocation_failures(void) {
     ee_code rc = ee_json_decode(&eetest__test_all_types__descriptor, js, strlen(js), &o, &m, &st);
     if (rc == EE_OK) {
       protobuf_c_message_free_unpacked(m, &a);
-      check(cnt.live == 0, "alloc failure run leaked");
+      CHECK(cnt.live == 0, "alloc failure run leaked");
       total = k - 1;
       break;
     }
-    check(rc == EE_RESOURCE_EXHAUSTED && m == NULL && cnt.live == 0,
+    CHECK(rc == EE_RESOURCE_EXHAUSTED && m == NULL && cnt.live == 0,
           "allocation %ld failing: rc %d, %ld live, %s", k, rc, cnt.live, st.message);
     if (k > 1000) break;
   }
-  check(total > 20, "allocation failure test covered %ld allocations", total);
+  CHECK(total > 20, "allocation failure test covered %ld allocations", total);
   /* Truncating the same text at every byte must fail without leaks. */
   for (size_t n = 0; n < strlen(js); n++) {
     counter cnt = {0, 0, 0};
@@ -523,7 +510,7 @@ static void test_allocation_failures(void) {
     ProtobufCMessage *m = NULL;
     ee_status st;
     ee_code rc = ee_json_decode(&eetest__test_all_types__descriptor, js, n, &o, &m, &st);
-    check(rc == EE_INVALID_ARGUMENT && cnt.live == 0 && strstr(st.message, "(byte "),
+    CHECK(rc == EE_INVALID_ARGUMENT && cnt.live == 0 && strstr(st.message, "(byte "),
           "truncated at %zu: %s", n, st.message);
   }
 }
@@ -554,20 +541,20 @@ static void test_wire_depth(void) {
   static uint8_t buf[4096];
   ee_status st;
   size_t n = nested_binary(100, buf, sizeof buf);
-  check(ee_wire_check(&eetest__test_all_types__descriptor, buf, n, 0, &st) == EE_OK,
+  CHECK(ee_wire_check(&eetest__test_all_types__descriptor, buf, n, 0, &st) == EE_OK,
         "100 levels pass: %s", st.message);
   ProtobufCMessage *m = NULL;
-  check(ee_wire_unpack(&eetest__test_all_types__descriptor, buf, n, 0, NULL, &m, &st) == EE_OK && m,
+  CHECK(ee_wire_unpack(&eetest__test_all_types__descriptor, buf, n, 0, NULL, &m, &st) == EE_OK && m,
         "unpack 100 levels");
   protobuf_c_message_free_unpacked(m, NULL);
   n = nested_binary(101, buf, sizeof buf);
-  check(ee_wire_unpack(&eetest__test_all_types__descriptor, buf, n, 0, NULL, &m, &st) ==
+  CHECK(ee_wire_unpack(&eetest__test_all_types__descriptor, buf, n, 0, NULL, &m, &st) ==
                 EE_INVALID_ARGUMENT &&
             m == NULL && strstr(st.message, "deeper than the limit of 100"),
         "101 levels refused: %s", st.message);
   /* Well framed but not a valid value for protobuf-c: an int32 field sent as fixed64. */
   const uint8_t bad[] = {0x09, 1, 2, 3, 4, 5, 6, 7, 8};
-  check(ee_wire_unpack(&eetest__test_all_types__descriptor, bad, sizeof bad, 0, NULL, &m, &st) ==
+  CHECK(ee_wire_unpack(&eetest__test_all_types__descriptor, bad, sizeof bad, 0, NULL, &m, &st) ==
                 EE_INVALID_ARGUMENT &&
             strstr(st.message, "does not parse as eetest.TestAllTypes"),
         "unpack NULL becomes INVALID_ARGUMENT: %s", st.message);
@@ -587,7 +574,7 @@ static void test_any_depth(void) {
   ee_status st;
   ee_json_encode_options o = EE_JSON_ENCODE_OPTIONS_INIT;
   o.registry = g_reg;
-  check(ee_json_encode(&m.base, &o, &b, &st) == EE_INVALID_ARGUMENT &&
+  CHECK(ee_json_encode(&m.base, &o, &b, &st) == EE_INVALID_ARGUMENT &&
             strstr(st.message, "optionalAny: Any value of type eetest.TestAllTypes"),
         "deep Any refused: %s", st.message);
   ee_buf_free(&b);
@@ -619,7 +606,7 @@ static void test_threads(void) {
   for (int i = 0; i < 4; i++) {
     void *bad;
     pthread_join(t[i], &bad);
-    check(bad == NULL, "thread %d: %ld failures", i, (long)bad);
+    CHECK(bad == NULL, "thread %d: %ld failures", i, (long)bad);
   }
 }
 
@@ -645,7 +632,7 @@ static void test_fresh_thread(void) {
   void *bad;
   pthread_create(&t, NULL, fresh_thread, NULL);
   pthread_join(t, &bad);
-  check(bad == NULL, "fresh thread: %ld unexpected results", (long)bad);
+  CHECK(bad == NULL, "fresh thread: %ld unexpected results", (long)bad);
 }
 
 /* A large map exercises the hashed duplicate-key check. */
@@ -657,13 +644,13 @@ static void test_big_map(void) {
   size_t body = b.len;
   ee_buf_append_str(&b, "}}", &st);
   ProtobufCMessage *m = NULL;
-  check(ee_json_decode(&eetest__test_all_types__descriptor, b.data, b.len, NULL, &m, &st) == EE_OK,
+  CHECK(ee_json_decode(&eetest__test_all_types__descriptor, b.data, b.len, NULL, &m, &st) == EE_OK,
         "500-entry map: %s", st.message);
-  check(m && ((Eetest__TestAllTypes *)m)->n_map_int32_int32 == 500, "500 entries");
+  CHECK(m && ((Eetest__TestAllTypes *)m)->n_map_int32_int32 == 500, "500 entries");
   protobuf_c_message_free_unpacked(m, NULL);
   b.len = body;
   ee_buf_append_str(&b, ",\"1043\":1}}", &st); /* 149 * 7 */
-  check(ee_json_decode(&eetest__test_all_types__descriptor, b.data, b.len, NULL, &m, &st) ==
+  CHECK(ee_json_decode(&eetest__test_all_types__descriptor, b.data, b.len, NULL, &m, &st) ==
                 EE_INVALID_ARGUMENT &&
             strstr(st.message, "mapInt32Int32[\"1043\"]: duplicate map key \"1043\""),
         "duplicate in a big map: %s", st.message);
@@ -733,26 +720,26 @@ static void sweep_one(const char *s, size_t n) {
       ee_buf_reset(&got);
       const char *empty =
           k ? "{\"optionalAny\":{\"@type\":\"type.googleapis.com/eetest.TestAllTypes\"}}" : "{}";
-      check(ee_json_encode(msgs[k], &opts, &got, &st) == EE_OK && strcmp(got.data, empty) == 0,
+      CHECK(ee_json_encode(msgs[k], &opts, &got, &st) == EE_OK && strcmp(got.data, empty) == 0,
             "sweep: empty string %s: %s", what, got.data ? got.data : st.message);
       continue;
     }
     ee_buf_reset(&got);
     ee_code rc = ee_json_encode(msgs[k], &opts, &got, &st);
-    check(rc == EE_OK && got.len == wants[k]->len && memcmp(got.data, wants[k]->data, got.len) == 0,
+    CHECK(rc == EE_OK && got.len == wants[k]->len && memcmp(got.data, wants[k]->data, got.len) == 0,
           "sweep %s (len %zu): got %s want %s", what, n, rc == EE_OK ? got.data : st.message,
           wants[k]->data);
     size_t len = wants[k]->len;
     ee_buf exact;
     ee_buf_init(&exact, len);
     rc = ee_json_encode(msgs[k], &opts, &exact, &st);
-    check(rc == EE_OK && exact.len == len, "sweep %s (len %zu) at an exact limit: %s", what, n,
+    CHECK(rc == EE_OK && exact.len == len, "sweep %s (len %zu) at an exact limit: %s", what, n,
           rc == EE_OK ? "ok" : st.message);
     ee_buf_free(&exact);
     ee_buf tight;
     ee_buf_init(&tight, len - 1);
     rc = ee_json_encode(msgs[k], &opts, &tight, &st);
-    check(rc == EE_RESOURCE_EXHAUSTED && tight.len == 0, "sweep %s (len %zu) one byte short: %s",
+    CHECK(rc == EE_RESOURCE_EXHAUSTED && tight.len == 0, "sweep %s (len %zu) one byte short: %s",
           what, n, rc == EE_OK ? "accepted" : st.message);
     ee_buf_free(&tight);
   }
@@ -785,6 +772,11 @@ static void test_string_sweep(void) {
 
 int main(int argc, char **argv) {
   ee_status st;
+  /* The test protos' custom json_name options, before any type is used. */
+  if (ee_json_add_names(&eei_test_routes, &st) != EE_OK) {
+    fprintf(stderr, "json_unit: %s\n", st.message);
+    return 1;
+  }
   g_reg = ee_json_registry_new();
   for (size_t i = 0; g_reg && i < eei_test_message_descriptors_count; i++)
     ee_json_registry_add(g_reg, eei_test_message_descriptors[i], &st);
@@ -802,6 +794,5 @@ int main(int argc, char **argv) {
   test_big_map();
   test_string_sweep();
   ee_json_registry_free(g_reg);
-  printf("json_unit: %d checks passed, %d failed\n", g_pass, g_fail);
-  return g_fail ? 1 : 0;
+  return check_report("json_unit");
 }

@@ -6,19 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "ee/arena.h"
 #include "ee/json.h"
 #include "google/earthengine/v1/expression.pb-c.h"
-
-static int failures;
-
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                     \
-    }                                                                 \
-  } while (0)
 
 static const char graph[] =
     "{\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":\"Image.constant\","
@@ -89,6 +80,5 @@ int main(void) {
   test_same_message();
   test_limit();
   test_alignment_and_growth();
-  printf("arena: %d failures\n", failures);
-  return failures ? 1 : 0;
+  return check_report("arena");
 }

@@ -1297,7 +1297,7 @@ const ProtobufCEnumDescriptor eetest__test_all_types__nested_enum__descriptor =
   eetest__test_all_types__nested_enum__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCFieldDescriptor eetest__test_all_types__field_descriptors[101] =
+static const ProtobufCFieldDescriptor eetest__test_all_types__field_descriptors[104] =
 {
   {
     "optional_int32",
@@ -2500,6 +2500,42 @@ static const ProtobufCFieldDescriptor eetest__test_all_types__field_descriptors[
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "renamed_scalar",
+    408,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__TestAllTypes, renamed_scalar),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "renamed_message",
+    409,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__TestAllTypes, renamed_message),
+    &eetest__foreign_message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "renamed_list",
+    410,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Eetest__TestAllTypes, n_renamed_list),
+    offsetof(Eetest__TestAllTypes, renamed_list),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "recursive_message",
     500,
     PROTOBUF_C_LABEL_NONE,
@@ -2585,7 +2621,10 @@ static const unsigned eetest__test_all_types__field_indices_by_name[] = {
   3,   /* field[3] = optional_uint64 */
   68,   /* field[68] = optional_uint64_wrapper */
   81,   /* field[81] = optional_value */
-  100,   /* field[100] = recursive_message */
+  103,   /* field[103] = recursive_message */
+  102,   /* field[102] = renamed_list */
+  101,   /* field[101] = renamed_message */
+  100,   /* field[100] = renamed_scalar */
   88,   /* field[88] = repeated_any */
   31,   /* field[31] = repeated_bool */
   73,   /* field[73] = repeated_bool_wrapper */
@@ -2636,8 +2675,8 @@ static const ProtobufCIntRange eetest__test_all_types__number_ranges[20 + 1] =
   { 320, 91 },
   { 324, 92 },
   { 401, 93 },
-  { 500, 100 },
-  { 0, 101 }
+  { 500, 103 },
+  { 0, 104 }
 };
 const ProtobufCMessageDescriptor eetest__test_all_types__descriptor =
 {
@@ -2647,7 +2686,7 @@ const ProtobufCMessageDescriptor eetest__test_all_types__descriptor =
   "Eetest__TestAllTypes",
   "eetest",
   sizeof(Eetest__TestAllTypes),
-  101,
+  104,
   eetest__test_all_types__field_descriptors,
   eetest__test_all_types__field_indices_by_name,
   20,  eetest__test_all_types__number_ranges,

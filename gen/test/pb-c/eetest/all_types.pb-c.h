@@ -442,6 +442,14 @@ struct  Eetest__TestAllTypes
   int32_t field0name5;
   int32_t field_0_name6;
   int32_t field_name_with_digit_7a;
+  /*
+   * Custom json_name options: printed under the option's name, read under it and under
+   * the proto name (never under the derived "renamedScalar"/"renamedMessage").
+   */
+  int32_t renamed_scalar;
+  Eetest__ForeignMessage *renamed_message;
+  size_t n_renamed_list;
+  char **renamed_list;
   Eetest__TestAllTypes *recursive_message;
   Eetest__TestAllTypes__OneofFieldCase oneof_field_case;
   union {
@@ -459,7 +467,7 @@ struct  Eetest__TestAllTypes
 };
 #define EETEST__TEST_ALL_TYPES__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&eetest__test_all_types__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, NULL, NULL, EETEST__TEST_ALL_TYPES__NESTED_ENUM__ZERO, EETEST__FOREIGN_ENUM__FOREIGN_ZERO, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, GOOGLE__PROTOBUF__NULL_VALUE__NULL_VALUE, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, NULL, EETEST__TEST_ALL_TYPES__ONEOF_FIELD__NOT_SET, {0} }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, NULL, NULL, EETEST__TEST_ALL_TYPES__NESTED_ENUM__ZERO, EETEST__FOREIGN_ENUM__FOREIGN_ZERO, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, GOOGLE__PROTOBUF__NULL_VALUE__NULL_VALUE, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0,NULL, NULL, EETEST__TEST_ALL_TYPES__ONEOF_FIELD__NOT_SET, {0} }
 
 
 typedef enum {

@@ -700,7 +700,7 @@ const ProtobufCMessageDescriptor eetest__http__message__descriptor =
   (ProtobufCMessageInit) eetest__http__message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor eetest__http__sub_message__field_descriptors[2] =
+static const ProtobufCFieldDescriptor eetest__http__sub_message__field_descriptors[3] =
 {
   {
     "subfield",
@@ -726,15 +726,28 @@ static const ProtobufCFieldDescriptor eetest__http__sub_message__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "note_text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__Http__SubMessage, note_text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned eetest__http__sub_message__field_indices_by_name[] = {
   1,   /* field[1] = count */
+  2,   /* field[2] = note_text */
   0,   /* field[0] = subfield */
 };
 static const ProtobufCIntRange eetest__http__sub_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor eetest__http__sub_message__descriptor =
 {
@@ -744,7 +757,7 @@ const ProtobufCMessageDescriptor eetest__http__sub_message__descriptor =
   "Eetest__Http__SubMessage",
   "eetest.http",
   sizeof(Eetest__Http__SubMessage),
-  2,
+  3,
   eetest__http__sub_message__field_descriptors,
   eetest__http__sub_message__field_indices_by_name,
   1,  eetest__http__sub_message__number_ranges,
@@ -1146,7 +1159,7 @@ const ProtobufCMessageDescriptor eetest__http__search_request__attrs_entry__desc
   (ProtobufCMessageInit) eetest__http__search_request__attrs_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor eetest__http__search_request__field_descriptors[27] =
+static const ProtobufCFieldDescriptor eetest__http__search_request__field_descriptors[28] =
 {
   {
     "id",
@@ -1472,6 +1485,18 @@ static const ProtobufCFieldDescriptor eetest__http__search_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "min_score",
+    28,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Eetest__Http__SearchRequest, min_score),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned eetest__http__search_request__field_indices_by_name[] = {
   26,   /* field[26] = attrs */
@@ -1484,6 +1509,7 @@ static const unsigned eetest__http__search_request__field_indices_by_name[] = {
   0,   /* field[0] = id */
   19,   /* field[19] = label */
   17,   /* field[17] = max_items */
+  27,   /* field[27] = min_score */
   1,   /* field[1] = page_size */
   10,   /* field[10] = page_token */
   9,   /* field[9] = ratio */
@@ -1505,7 +1531,7 @@ static const unsigned eetest__http__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange eetest__http__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 27 }
+  { 0, 28 }
 };
 const ProtobufCMessageDescriptor eetest__http__search_request__descriptor =
 {
@@ -1515,7 +1541,7 @@ const ProtobufCMessageDescriptor eetest__http__search_request__descriptor =
   "Eetest__Http__SearchRequest",
   "eetest.http",
   sizeof(Eetest__Http__SearchRequest),
-  27,
+  28,
   eetest__http__search_request__field_descriptors,
   eetest__http__search_request__field_indices_by_name,
   1,  eetest__http__search_request__number_ranges,

@@ -80,10 +80,11 @@ struct  Eetest__Http__SubMessage
   ProtobufCMessage base;
   char *subfield;
   int32_t count;
+  char *note_text;
 };
 #define EETEST__HTTP__SUB_MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&eetest__http__sub_message__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Eetest__Http__GetMessageRequest
@@ -216,6 +217,10 @@ struct  Eetest__Http__SearchRequest
   Eetest__Http__SubMessage **subs;
   size_t n_attrs;
   Eetest__Http__SearchRequest__AttrsEntry **attrs;
+  /*
+   * A custom json_name: the query parameter and the JSON body use the same name.
+   */
+  double min_score;
   Eetest__Http__SearchRequest__ScopeCase scope_case;
   union {
     char *scope_name;
@@ -224,7 +229,7 @@ struct  Eetest__Http__SearchRequest
 };
 #define EETEST__HTTP__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&eetest__http__search_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, EETEST__HTTP__COLOR__COLOR_UNSPECIFIED, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, 0,NULL, EETEST__HTTP__SEARCH_REQUEST__SCOPE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, EETEST__HTTP__COLOR__COLOR_UNSPECIFIED, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, 0,NULL, 0, EETEST__HTTP__SEARCH_REQUEST__SCOPE__NOT_SET, {0} }
 
 
 struct  Eetest__Http__WrappedResponse

@@ -41,6 +41,8 @@ typedef enum item_status { ITEM_PENDING, ITEM_SUBMITTED, ITEM_EXISTING, ITEM_FAI
 typedef struct item {
   char source[512]; /* "dir/a.json" or "file.jsonl:12" */
   ProtobufCMessage *req;
+  char *orig_project, *orig_request_id; /* as decoded: put back before the message is freed */
+  bool duplicate;                       /* an earlier item of this batch has the same requestId */
   char request_id[EE_REQUEST_ID_MAX + 1];
   item_status status;
   ee_status error; /* when failed */
@@ -53,7 +55,7 @@ typedef struct batch {
   item *items;
   size_t n, cap;
   atomic_size_t next, done, submitted, existing, failed;
-  time_t started;
+  struct timespec started; /* wall clock: compared with operations' createTime */
   FILE *report;
   pthread_mutex_t mu; /* report file and progress line */
   bool tty;
@@ -85,6 +87,9 @@ static int add_item(batch *b, const char *source, const char *text, size_t len) 
   if (ee_json_decode(&google__earthengine__v1__export_image_request__descriptor, text, len, &o,
                      &it->req, &st) != EE_OK)
     return cli_usage("%s: %s", source, st.message);
+  Google__Earthengine__V1__ExportImageRequest *r = (void *)it->req;
+  it->orig_project = r->project;
+  it->orig_request_id = r->request_id;
   b->n++;
   return 0;
 }
@@ -177,19 +182,40 @@ static int derive_request_id(item *it, const char *project) {
   return 0;
 }
 
+static int by_request_id(const void *a, const void *b) {
+  const item *x = *(item *const *)a, *y = *(item *const *)b;
+  int d = strcmp(x->request_id, y->request_id);
+  return d ? d : (x < y ? -1 : x > y);
+}
+
+/* Items whose requestId an earlier item has: one operation serves both, and the later
+ * one is reported as existing. */
+static int mark_duplicates(batch *b) {
+  item **order = malloc(b->n * sizeof *order);
+  if (!order) return cli_error(EXIT_USAGE, EE_RESOURCE_EXHAUSTED, "out of memory");
+  for (size_t i = 0; i < b->n; i++) order[i] = &b->items[i];
+  qsort(order, b->n, sizeof *order, by_request_id);
+  for (size_t i = 1; i < b->n; i++)
+    order[i]->duplicate = strcmp(order[i]->request_id, order[i - 1]->request_id) == 0;
+  free(order);
+  return 0;
+}
+
 /* Project and requestId for every item, and the local checks, before anything is sent. */
 static int prepare_items(batch *b) {
   ee_buf scratch = EE_BUF_INIT;
   for (size_t i = 0; i < b->n; i++) {
     item *it = &b->items[i];
     Google__Earthengine__V1__ExportImageRequest *r = (void *)it->req;
+    int rc = cli_check_request(it->req, it->source);
+    if (rc) return rc;
     if (b->cli->project_flag || !r->project || !r->project[0]) {
       if (!b->cli->project)
         return cli_usage("%s: project: none in the request and no --project", it->source);
       r->project = (char *)b->cli->project;
     }
     if (!r->request_id || !r->request_id[0]) {
-      int rc = derive_request_id(it, r->project);
+      rc = derive_request_id(it, r->project);
       if (rc) return rc;
     } else {
       snprintf(it->request_id, sizeof it->request_id, "%s", r->request_id);
@@ -203,7 +229,7 @@ static int prepare_items(batch *b) {
     }
   }
   ee_buf_free(&scratch);
-  return 0;
+  return b->n ? mark_duplicates(b) : 0;
 }
 
 /* ---- progress and report ---- */
@@ -263,9 +289,12 @@ static void report_item(batch *b, const item *it) {
 /* ---- submitting ---- */
 
 /* Created before this run started: a previous run (or another client) submitted it. */
-static bool existed_before(const Google__Longrunning__Operation *op, time_t started) {
+static bool existed_before(const Google__Longrunning__Operation *op,
+                           const struct timespec *started) {
   Google__Earthengine__V1__OperationMetadata *md = ee_operation_metadata(op);
-  bool before = md && md->create_time && md->create_time->seconds < (int64_t)started;
+  const Google__Protobuf__Timestamp *t = md ? md->create_time : NULL;
+  bool before = t && (t->seconds < (int64_t)started->tv_sec ||
+                      (t->seconds == (int64_t)started->tv_sec && t->nanos < started->tv_nsec));
   ee_message_free(md);
   return before;
 }
@@ -282,7 +311,8 @@ static void submit(batch *b, item *it) {
     ee_code rc = ee_client_export_image(b->client, (void *)it->req, NULL, &op, &it->error);
     if (rc == EE_OK) {
       snprintf(it->operation, sizeof it->operation, "%s", op->name);
-      it->status = existed_before(op, b->started) ? ITEM_EXISTING : ITEM_SUBMITTED;
+      it->status =
+          it->duplicate || existed_before(op, &b->started) ? ITEM_EXISTING : ITEM_SUBMITTED;
       ee_message_free(op);
       return;
     }
@@ -399,12 +429,13 @@ int cli_batch(cli *c, int argc, char **argv) {
   if (!rc && report && !(b.report = fopen(report, "w")))
     rc = cli_usage("--report %s: cannot write", report);
   if (!rc) {
-    b.started = time(NULL);
+    clock_gettime(CLOCK_REALTIME, &b.started);
     b.tty = isatty(2) == 1;
     pthread_mutex_init(&b.mu, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
+    sa.sa_flags = (int)SA_RESETHAND; /* a second Ctrl-C ends the program at once */
     sigaction(SIGINT, &sa, NULL);
     int threads = in_flight < (int)b.n ? in_flight : (int)b.n;
     pthread_t t[MAX_IN_FLIGHT];
@@ -415,7 +446,11 @@ int cli_batch(cli *c, int argc, char **argv) {
     pthread_mutex_destroy(&b.mu);
   }
   if (b.report) fclose(b.report);
-  for (size_t i = 0; i < b.n; i++) ee_message_free(b.items[i].req);
+  for (size_t i = 0; i < b.n; i++) {
+    Google__Earthengine__V1__ExportImageRequest *r = (void *)b.items[i].req;
+    if (r) r->project = b.items[i].orig_project, r->request_id = b.items[i].orig_request_id;
+    ee_message_free(r);
+  }
   free(b.items);
   return rc;
 }

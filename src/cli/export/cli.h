@@ -64,6 +64,10 @@ const char *cli_op_state(const Google__Longrunning__Operation *op, char *buf, si
 /* Whether st describes a refusal made locally, before anything was sent. */
 bool cli_is_local_refusal(const ee_status *st);
 
+/* Checks of an ExportImageRequest the client does not make (the asset name pattern).
+ * Returns 0, or prints one error line (prefixed "source: " when given) and returns 2. */
+int cli_check_request(const ProtobufCMessage *req, const char *source);
+
 int cli_image(cli *c, int argc, char **argv);
 int cli_operations(cli *c, int argc, char **argv);
 int cli_batch(cli *c, int argc, char **argv);

@@ -373,6 +373,48 @@ static int build_request(cli *c, const image_flags *f, ProtobufCMessage **out) {
   return rc;
 }
 
+/* ---- checks the client does not make ---- */
+
+/* One path segment of an asset name: 1..100 of [A-Za-z0-9_-], as the service allows. */
+static bool asset_char(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         ch == '_' || ch == '-';
+}
+
+static size_t asset_segment(const char *s) {
+  size_t n = 0;
+  while (asset_char(s[n])) n++;
+  return (s[n] == '\0' || s[n] == '/') && n <= 100 ? n : 0;
+}
+
+/* projects/ID/assets/SEG[/SEG...] */
+static bool valid_asset_name(const char *name) {
+  if (strncmp(name, "projects/", 9) != 0) return false;
+  const char *p = name + 9;
+  size_t n = asset_segment(p);
+  if (!n || strncmp(p + n, "/assets/", 8) != 0) return false;
+  for (p += n + 8;; p += n + 1) {
+    n = asset_segment(p);
+    if (!n) return false;
+    if (p[n] == '\0') return true;
+  }
+}
+
+int cli_check_request(const ProtobufCMessage *m, const char *source) {
+  const Google__Earthengine__V1__ExportImageRequest *r = (const void *)m;
+  const Google__Earthengine__V1__ImageAssetExportOptions *a = r->asset_export_options;
+  if (r->export_options_case !=
+          GOOGLE__EARTHENGINE__V1__EXPORT_IMAGE_REQUEST__EXPORT_OPTIONS_ASSET_EXPORT_OPTIONS ||
+      !a || !a->earth_engine_destination)
+    return 0;
+  const char *name = a->earth_engine_destination->name ? a->earth_engine_destination->name : "";
+  if (valid_asset_name(name)) return 0;
+  return cli_usage(
+      "%s%sassetExportOptions.earthEngineDestination.name: \"%.300s\" does not match "
+      "projects/*/assets/** (segments of A-Z a-z 0-9 _ -)",
+      source ? source : "", source ? ": " : "", name);
+}
+
 /* ---- the command ---- */
 
 static int parse_image_flags(int argc, char **argv, image_flags *f) {
@@ -430,6 +472,7 @@ int cli_image(cli *c, int argc, char **argv) {
   if (rc >= 0) return rc;
   ProtobufCMessage *req = NULL;
   rc = build_request(c, &f, &req);
+  if (!rc) rc = cli_check_request(req, f.asset ? "--asset" : NULL);
   ee_client *client = rc ? NULL : cli_client(c, &rc);
   if (!client) {
     ee_message_free(req);

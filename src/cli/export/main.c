@@ -69,16 +69,32 @@ bool cli_is_local_refusal(const ee_status *st) {
   return st->code == EE_INVALID_ARGUMENT && st->http_status == 0;
 }
 
+/* -v: one line per attempt, e.g.
+ *   rest GET http://host/v1/projects/p/operations/X (GetOperation) attempt 1: OK HTTP 200 3 ms
+ *   grpc host:port/google.longrunning.Operations/GetOperation attempt 2: UNAVAILABLE 1 ms, ...
+ * The client's log entries never hold a token; URLs and messages carry none. */
 static void log_line(void *user, const ee_call_log *e) {
   (void)user;
-  fprintf(stderr, "%s %s %s attempt %d: %s", e->transport, e->method, e->target, e->attempt,
-          ee_code_name(e->code));
-  if (e->http_status) fprintf(stderr, " (HTTP %d)", e->http_status);
-  fprintf(stderr, " in %.1f ms", e->duration_ms);
-  if (e->retry_delay_ms >= 0)
-    fprintf(stderr, ", retrying in %lld ms", (long long)e->retry_delay_ms);
-  if (e->message[0]) fprintf(stderr, ": %s", e->message);
-  fputc('\n', stderr);
+  char line[2048];
+  size_t n = 0;
+  const char *target = e->target, *rpc = strrchr(e->rpc, '/');
+  size_t mlen = strlen(e->method);
+  /* Some transports spell the target "METHOD URL": print the method once. */
+  if (strncmp(target, e->method, mlen) == 0 && target[mlen] == ' ') target += mlen + 1;
+#define ADD(...) \
+  (n += (size_t)snprintf(line + n, n < sizeof line ? sizeof line - n : 0, __VA_ARGS__))
+  if (strcmp(e->transport, "rest") == 0)
+    ADD("rest %s %s (%s)", e->method, target, rpc ? rpc + 1 : e->rpc);
+  else
+    ADD("%s %s", e->transport, target);
+  ADD(" attempt %d: %s", e->attempt, ee_code_name(e->code));
+  if (e->http_status) ADD(" HTTP %d", e->http_status);
+  ADD(" %.0f ms", e->duration_ms);
+  if (e->retry_delay_ms >= 0) ADD(", retrying in %lld ms", (long long)e->retry_delay_ms);
+  if (e->message[0]) ADD(": %s", e->message);
+#undef ADD
+  /* One write per line: batch logs from several threads at once. */
+  fprintf(stderr, "%.*s\n", (int)(n < sizeof line ? n : sizeof line - 1), line);
 }
 
 ee_client *cli_client(cli *c, int *exit_code) {
@@ -218,6 +234,20 @@ static int parse_globals(cli *c, int *argc, char **argv) {
   return -1;
 }
 
+/* "ee-export help [COMMAND]": the same text as COMMAND --help. */
+static int help_for(const char *cmd) {
+  static char flag[] = "--help";
+  char *args[] = {(char *)cmd, flag, NULL};
+  if (!cmd) {
+    fputs(usage_text, stdout);
+    return EXIT_OK;
+  }
+  if (strcmp(cmd, "image") == 0) return cli_image(NULL, 2, args);
+  if (strcmp(cmd, "operations") == 0) return cli_operations(NULL, 2, args);
+  if (strcmp(cmd, "batch") == 0) return cli_batch(NULL, 2, args);
+  return cli_usage("help: unknown command \"%s\" (image, operations or batch)", cmd);
+}
+
 int main(int argc, char **argv) {
   cli c;
   ee_status st;
@@ -232,10 +262,11 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   const char *cmd = argv[1];
-  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
     fputs(usage_text, stdout);
     return EXIT_OK;
   }
+  if (strcmp(cmd, "help") == 0) return help_for(argc > 2 ? argv[2] : NULL);
   if (strcmp(cmd, "image") == 0)
     rc = cli_image(&c, argc - 1, argv + 1);
   else if (strcmp(cmd, "operations") == 0)

@@ -66,6 +66,18 @@ static void on_progress(void *user, const Google__Longrunning__Operation *op,
   fflush(stderr);
 }
 
+/* Exit 0 for an operation that succeeded; 3, with the error line on stderr, for one that
+ * ended FAILED or CANCELLED (the operation itself was printed on stdout). */
+static int op_outcome(const Google__Longrunning__Operation *op) {
+  if (op->result_case != GOOGLE__LONGRUNNING__OPERATION__RESULT_ERROR || !op->error) return EXIT_OK;
+  char state[32];
+  ee_code code =
+      op->error->code > 0 && op->error->code <= 16 ? (ee_code)op->error->code : EE_UNKNOWN;
+  return cli_error(EXIT_OP_FAILED, code, "%s ended %s: %s", op->name,
+                   cli_op_state(op, state, sizeof state),
+                   op->error->message && op->error->message[0] ? op->error->message : "no message");
+}
+
 int cli_wait(cli *c, const char *name, int timeout_ms) {
   int rc = 0;
   ee_client *client = cli_client(c, &rc);
@@ -82,8 +94,7 @@ int cli_wait(cli *c, const char *name, int timeout_ms) {
       cli_print_json(&op->base);
     else
       cli_print_operation(op);
-    bool failed = op->result_case == GOOGLE__LONGRUNNING__OPERATION__RESULT_ERROR;
-    rc = failed ? EXIT_OP_FAILED : EXIT_OK;
+    rc = op_outcome(op);
   }
   ee_message_free(op);
   return rc;
@@ -196,7 +207,8 @@ static int op_list(cli *c, ee_client *client, const char *state, const char *fil
 
 int cli_operations(cli *c, int argc, char **argv) {
   const char *verb = argc > 1 ? argv[1] : NULL, *name = NULL, *state = NULL, *filter = NULL;
-  if (!verb || strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0) {
+  if (!verb || strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0 ||
+      strcmp(verb, "help") == 0) {
     fputs(operations_help, verb ? stdout : stderr);
     return verb ? EXIT_OK : EXIT_USAGE;
   }

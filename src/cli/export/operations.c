@@ -9,11 +9,13 @@
 
 static const char operations_help[] =
     "usage: ee-export operations get|cancel|delete|wait NAME\n"
-    "       ee-export operations list [--state STATE] [--filter EXPR]\n"
+    "       ee-export operations list [--state STATE] [--filter EXPR] [--page-size N]\n"
     "\n"
     "NAME is projects/P/operations/ID. list reads every page of the --project's\n"
     "operations, newest first; --state keeps one state (PENDING, RUNNING, CANCELLING,\n"
-    "SUCCEEDED, CANCELLED, FAILED). wait follows the operation to its end (exit 3 when it\n"
+    "SUCCEEDED, CANCELLED, FAILED); --filter passes a filter expression to the service;\n"
+    "--page-size sets how many operations each request asks for (default 500). wait follows the "
+    "operation to its end (exit 3 when it\n"
     "ends FAILED or CANCELLED), with progress on stderr.\n"
     "\n"
     "Examples:\n"
@@ -159,7 +161,13 @@ static int op_cancel_or_delete(cli *c, ee_client *client, const char *name, bool
 static const char *const states[] = {"PENDING",   "RUNNING", "CANCELLING", "SUCCEEDED",
                                      "CANCELLED", "FAILED",  NULL};
 
-static int op_list(cli *c, ee_client *client, const char *state, const char *filter) {
+typedef struct list_flags {
+  const char *state, *filter;
+  int page_size;
+} list_flags;
+
+static int op_list(cli *c, ee_client *client, const list_flags *lf) {
+  const char *state = lf->state, *filter = lf->filter;
   Google__Longrunning__ListOperationsRequest req =
       GOOGLE__LONGRUNNING__LIST_OPERATIONS_REQUEST__INIT;
   char expr[1024];
@@ -180,7 +188,7 @@ static int op_list(cli *c, ee_client *client, const char *state, const char *fil
   } else if (filter) {
     req.filter = (char *)filter;
   }
-  req.page_size = 500;
+  req.page_size = lf->page_size;
   int rc = check_locally(client, "/google.longrunning.Operations/ListOperations", &req.base);
   if (rc) return rc;
   if (ee_client_list_all(client, &req, NULL, &it, &st) != EE_OK) return cli_call_failed(&st);
@@ -205,8 +213,18 @@ static int op_list(cli *c, ee_client *client, const char *state, const char *fil
   return rc;
 }
 
+static int parse_page_size(const char *v, int *out) {
+  char *end = NULL;
+  long n = strtol(v, &end, 10);
+  if (end == v || *end || n < 1 || n > 1000)
+    return cli_usage("--page-size: \"%s\" is not an integer in 1..1000", v);
+  *out = (int)n;
+  return 0;
+}
+
 int cli_operations(cli *c, int argc, char **argv) {
-  const char *verb = argc > 1 ? argv[1] : NULL, *name = NULL, *state = NULL, *filter = NULL;
+  const char *verb = argc > 1 ? argv[1] : NULL, *name = NULL;
+  list_flags lf = {NULL, NULL, 500};
   if (!verb || strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0 ||
       strcmp(verb, "help") == 0) {
     fputs(operations_help, verb ? stdout : stderr);
@@ -224,9 +242,15 @@ int cli_operations(cli *c, int argc, char **argv) {
       fputs(operations_help, stdout);
       return EXIT_OK;
     }
-    if (is_list && (strcmp(a, "--state") == 0 || strcmp(a, "--filter") == 0)) {
+    if (is_list && (strcmp(a, "--state") == 0 || strcmp(a, "--filter") == 0 ||
+                    strcmp(a, "--page-size") == 0)) {
       if (i + 1 >= argc) return cli_usage("%s needs a value", a);
-      *(strcmp(a, "--state") == 0 ? &state : &filter) = argv[++i];
+      const char *v = argv[++i];
+      if (strcmp(a, "--page-size") == 0) {
+        if (parse_page_size(v, &lf.page_size)) return EXIT_USAGE;
+      } else {
+        *(strcmp(a, "--state") == 0 ? &lf.state : &lf.filter) = v;
+      }
     } else if (a[0] == '-' && a[1]) {
       return cli_usage("operations %s: unknown flag %s", verb, a);
     } else if (!is_list && !name) {
@@ -240,7 +264,7 @@ int cli_operations(cli *c, int argc, char **argv) {
   int rc = 0;
   ee_client *client = cli_client(c, &rc);
   if (!client) return rc;
-  if (is_list) return op_list(c, client, state, filter);
+  if (is_list) return op_list(c, client, &lf);
   if (strcmp(verb, "get") == 0) return op_get(c, client, name);
   if (strcmp(verb, "wait") == 0) {
     Google__Longrunning__GetOperationRequest req = GOOGLE__LONGRUNNING__GET_OPERATION_REQUEST__INIT;

@@ -68,6 +68,10 @@ bool cli_is_local_refusal(const ee_status *st);
  * Returns 0, or prints one error line (prefixed "source: " when given) and returns 2. */
 int cli_check_request(const ProtobufCMessage *req, const char *source);
 
+/* Merges src into dst the protobuf way (MergeFrom); both are unpacked messages of one
+ * type, dst is changed and src only read. Returns 0, or prints the error and returns 2. */
+int cli_merge(ProtobufCMessage *dst, const ProtobufCMessage *src);
+
 int cli_image(cli *c, int argc, char **argv);
 int cli_operations(cli *c, int argc, char **argv);
 int cli_batch(cli *c, int argc, char **argv);

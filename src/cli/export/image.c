@@ -1,16 +1,14 @@
 /* ee-export image: an ExportImageRequest from --request and/or flags, then ExportImage.
  *
  * Flags are turned into a partial request in proto3 JSON, decoded like the --request
- * file, and merged over it the protobuf way (the binary encodings concatenated and parsed
- * again): a flag's scalar replaces the file's, messages merge field by field, a flag
- * naming another member of a oneof (another destination, --crs over a WKT) replaces it. */
+ * file, and merged over it the protobuf way (merge.c): a flag's scalar replaces the
+ * file's, messages merge field by field, a flag naming another member of a oneof (another
+ * destination, --crs over a WKT) replaces it. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <ee/wire.h>
 
 #include "cli.h"
 
@@ -332,22 +330,6 @@ static int decode_request(const char *text, size_t len, const char *what, Protob
   return 0;
 }
 
-/* base, then over: their encodings concatenated and parsed again (protobuf merge). */
-static int merge(const ProtobufCMessage *base, const ProtobufCMessage *over,
-                 ProtobufCMessage **out) {
-  size_t a = base ? protobuf_c_message_get_packed_size(base) : 0;
-  size_t b = protobuf_c_message_get_packed_size(over);
-  uint8_t *bytes = malloc(a + b + 1);
-  ee_status st;
-  if (!bytes) return cli_error(EXIT_USAGE, EE_RESOURCE_EXHAUSTED, "out of memory");
-  if (base) protobuf_c_message_pack(base, bytes);
-  protobuf_c_message_pack(over, bytes + a);
-  ee_code rc = ee_wire_unpack(&google__earthengine__v1__export_image_request__descriptor, bytes,
-                              a + b, 0, NULL, out, &st);
-  free(bytes);
-  return rc == EE_OK ? 0 : cli_usage("combining --request and flags: %s", st.message);
-}
-
 static int build_request(cli *c, const image_flags *f, ProtobufCMessage **out) {
   ProtobufCMessage *file = NULL, *flags = NULL;
   char *text = NULL;
@@ -365,9 +347,14 @@ static int build_request(cli *c, const image_flags *f, ProtobufCMessage **out) {
   }
   if (!rc) rc = flags_json(c, f, request_dest((void *)file), &b);
   if (!rc) rc = decode_request(b.data, b.len, "flags", &flags);
-  if (!rc) rc = merge(file, flags, out);
-  ee_message_free(file);
-  ee_message_free(flags);
+  if (!rc && file) rc = cli_merge(file, flags);
+  if (!rc) {
+    *out = file ? file : flags; /* the flags over the file */
+    if (file) ee_message_free(flags);
+  } else {
+    ee_message_free(file);
+    ee_message_free(flags);
+  }
   ee_buf_free(&b);
   free(text);
   return rc;

@@ -390,7 +390,7 @@ static int parse_batch_flags(int argc, char **argv, const char **input, int *in_
       return EXIT_OK;
     }
     if (strcmp(a, "--max-in-flight") == 0 || strcmp(a, "--report") == 0) {
-      if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+      if (cli_missing_value(argc, argv, i)) return EXIT_USAGE;
       const char *v = argv[++i];
       if (a[2] == 'r') {
         *report = v;

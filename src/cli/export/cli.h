@@ -61,8 +61,9 @@ int cli_wait(cli *c, const char *name, int timeout_ms);
 /* The state name of an operation ("RUNNING"; "DONE" when it has no metadata). */
 const char *cli_op_state(const Google__Longrunning__Operation *op, char *buf, size_t cap);
 
-/* Whether st describes a refusal made locally, before anything was sent. */
-bool cli_is_local_refusal(const ee_status *st);
+/* Whether flag argv[i] lacks its value (the end of the line, or another "--flag"); if
+ * so, prints the usage error. */
+bool cli_missing_value(int argc, char **argv, int i);
 
 /* Checks of an ExportImageRequest the client does not make (the asset name pattern).
  * Returns 0, or prints one error line (prefixed "source: " when given) and returns 2. */

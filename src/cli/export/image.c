@@ -440,7 +440,7 @@ static int parse_image_flags(int argc, char **argv, image_flags *f) {
     bool is_override = strcmp(a, "--pyramiding-override") == 0;
     if (!names[k] && !is_override)
       return cli_usage("image: unknown flag %s (see ee-export image --help)", a);
-    if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+    if (cli_missing_value(argc, argv, i)) return EXIT_USAGE;
     if (is_override) {
       if (f->n_overrides == MAX_OVERRIDES)
         return cli_usage("--pyramiding-override: more than %d", MAX_OVERRIDES);

@@ -65,8 +65,14 @@ int cli_call_failed(const ee_status *st) {
   return cli_error(transport ? EXIT_TRANSPORT : EXIT_SERVICE, st->code, "%s", st->message);
 }
 
-bool cli_is_local_refusal(const ee_status *st) {
-  return st->code == EE_INVALID_ARGUMENT && st->http_status == 0;
+bool cli_missing_value(int argc, char **argv, int i) {
+  /* A value that is itself a flag ("--description --wait") is a forgotten value. */
+  if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) return false;
+  if (i + 1 < argc)
+    cli_usage("%s needs a value (got the flag %s)", argv[i], argv[i + 1]);
+  else
+    cli_usage("%s needs a value", argv[i]);
+  return true;
 }
 
 /* -v: one line per attempt, e.g.
@@ -205,8 +211,7 @@ static int parse_globals(cli *c, int *argc, char **argv) {
     const char *a = argv[i];
     bool takes_value = strcmp(a, "--transport") == 0 || strcmp(a, "--endpoint") == 0 ||
                        strcmp(a, "--project") == 0 || strcmp(a, "--output") == 0;
-    if (takes_value && (i + 1 >= *argc || strncmp(argv[i + 1], "--", 2) == 0))
-      return cli_usage("%s needs a value", a);
+    if (takes_value && cli_missing_value(*argc, argv, i)) return EXIT_USAGE;
     if (strcmp(a, "--transport") == 0) {
       if (ee_transport_from_name(argv[++i], &c->opts.transport) != 0)
         return cli_usage("--transport: \"%s\" is not rest or grpc", argv[i]);

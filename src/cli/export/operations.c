@@ -244,7 +244,7 @@ int cli_operations(cli *c, int argc, char **argv) {
     }
     if (is_list && (strcmp(a, "--state") == 0 || strcmp(a, "--filter") == 0 ||
                     strcmp(a, "--page-size") == 0)) {
-      if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+      if (cli_missing_value(argc, argv, i)) return EXIT_USAGE;
       const char *v = argv[++i];
       if (strcmp(a, "--page-size") == 0) {
         if (parse_page_size(v, &lf.page_size)) return EXIT_USAGE;

@@ -26,16 +26,20 @@ static const char usage_text[] =
     "  --version               print the version and exit\n"
     "  -h, --help              this help\n"
     "\n"
-    "Credentials: EE_ACCESS_TOKEN (a bearer token).\n"
+    "Credentials: EE_ACCESS_TOKEN (a bearer token), else Application Default Credentials:\n"
+    "  GOOGLE_APPLICATION_CREDENTIALS (a key file), gcloud's application default\n"
+    "  credentials, or the GCE metadata server. EE_CREDENTIALS=adc|none forces the choice.\n"
     "Output: results on stdout; progress, logs and errors on stderr. An error is one line,\n"
     "  error: <CODE_NAME>: <message>\n"
     "Exit codes: 0 success, 1 the service answered an error, 2 bad usage or input (nothing\n"
-    "sent), 3 --wait saw the operation end FAILED or CANCELLED, 4 no answer after retries.\n"
+    "sent), 3 --wait saw the operation end FAILED or CANCELLED, 4 no answer after retries,\n"
+    "130 a batch interrupted by Ctrl-C.\n"
     "\n"
     "Examples:\n"
     "  ee-export --endpoint http://127.0.0.1:8080 --project projects/demo \\\n"
     "      image --request req.json --wait\n"
-    "  ee-export operations list --state RUNNING --output json\n";
+    "  ee-export operations list --state RUNNING --output json\n"
+    "  ee-export help image          (the same as ee-export image --help)\n";
 
 int cli_error(int exit_code, ee_code code, const char *fmt, ...) {
   va_list ap;

@@ -235,9 +235,10 @@ static ee_code poll_once(ee_client *c, const char *name, bool *use_wait, int64_t
   return ee_client_get_operation(c, &g, &co, op, st);
 }
 
-#define WAIT_SLICE_MS 10000 /* one WaitOperation asks for at most this */
-#define POLL_INITIAL_MS 500 /* Get polling: first interval */
-#define POLL_MAX_MS 10000   /* Get polling: longest interval */
+#define WAIT_SLICE_MS 10000         /* one WaitOperation asks for at most this */
+#define WAIT_SLICE_PROGRESS_MS 2000 /* ... while a progress callback watches */
+#define POLL_INITIAL_MS 500         /* Get polling: first interval */
+#define POLL_MAX_MS 10000           /* Get polling: longest interval */
 
 static void sleep_ms(int64_t ms) {
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -260,7 +261,9 @@ ee_code ee_client_wait_done(ee_client *c, const char *name, int timeout_ms, ee_p
       rc = ee_status_set(st, EE_DEADLINE_EXCEEDED, "%s: not done after %d ms", name, timeout_ms);
       break;
     }
-    int64_t slice = deadline && remaining < WAIT_SLICE_MS ? remaining : WAIT_SLICE_MS;
+    /* With someone watching progress, come back often enough to show it move. */
+    int64_t max_slice = progress ? WAIT_SLICE_PROGRESS_MS : WAIT_SLICE_MS;
+    int64_t slice = deadline && remaining < max_slice ? remaining : max_slice;
     /* The first look is a Get (no need to wait when it is done already), then Wait while
      * the service has it. */
     bool use_wait = !first && wait_supported;

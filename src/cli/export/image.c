@@ -261,7 +261,7 @@ static int write_grid(ee_buf *b, const image_flags *f, const char *wkt) {
 }
 
 static int write_scalars(cli *c, ee_buf *b, bool *first, const image_flags *f) {
-  int64_t n;
+  int64_t n = 0;
   if (c->project_flag) jw_key(b, first, "project"), jw_str(b, c->project);
   if (f->description) jw_key(b, first, "description"), jw_str(b, f->description);
   if (f->workload_tag) jw_key(b, first, "workloadTag"), jw_str(b, f->workload_tag);

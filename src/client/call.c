@@ -9,9 +9,14 @@
  * call's mutex orders `done`, `cancel` and the launch of an attempt; the transport frees
  * an attempt only after its done returned, so cancel (under the same mutex, only while
  * an attempt is recorded) never touches a freed attempt. */
+#define _GNU_SOURCE /* syscall */
 #include <inttypes.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "client_internal.h"
 
@@ -316,24 +321,34 @@ fail:
   return rc;
 }
 
-/* ---- the blocking form: a wait on the same machine ---- */
+/* ---- the blocking form: a wait on the same machine ----
+ *
+ * The waiter is a one-shot futex rather than a mutex and condition variable: the client
+ * thread that finishes the call makes one FUTEX_WAKE after it has published the result,
+ * and the woken caller never contends for a lock the waker still holds (with a condvar
+ * signalled under its mutex the caller wakes only to block again on that mutex). */
 
 typedef struct waiter {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool done;
+  _Atomic uint32_t done; /* 0 until the result below is written, then 1 */
   ProtobufCMessage *resp;
   ee_status st;
 } waiter;
 
+static void futex_wait_while_zero(_Atomic uint32_t *word) {
+  while (atomic_load_explicit(word, memory_order_acquire) == 0)
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+
+static void futex_set_and_wake(_Atomic uint32_t *word) {
+  atomic_store_explicit(word, 1, memory_order_release);
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void wake(void *user, ProtobufCMessage *resp, const ee_status *st) {
   waiter *w = user;
-  pthread_mutex_lock(&w->mu);
   w->resp = resp;
   w->st = *st;
-  w->done = true;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
+  futex_set_and_wake(&w->done); /* w may be gone once the caller sees done */
 }
 
 ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
@@ -342,21 +357,15 @@ ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMe
   ee_status ignored; /* the token source is always handed a status to fill */
   if (!st) st = &ignored;
   *out = NULL;
-  w.done = false;
+  atomic_init(&w.done, 0);
   w.resp = NULL;
-  pthread_mutex_init(&w.mu, NULL);
-  pthread_cond_init(&w.cv, NULL);
   ee_code rc = eei_call_start(c, route, req, co, wake, &w, NULL, st);
   if (rc == EE_OK) {
-    pthread_mutex_lock(&w.mu);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
+    futex_wait_while_zero(&w.done);
     rc = w.st.code;
     *st = w.st;
     *out = w.resp;
   }
-  pthread_cond_destroy(&w.cv);
-  pthread_mutex_destroy(&w.mu);
   return rc;
 }
 

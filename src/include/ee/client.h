@@ -156,10 +156,13 @@ EE_API ee_token_source *ee_client_credentials(const ee_client *c);
  * callback. */
 EE_API void ee_client_free(ee_client *c);
 
-/* Per-call options; NULL means the client's defaults. */
+/* Per-call options; NULL means the client's defaults. Zero-initialise it and set what you
+ * need (fields may be added at the end). */
 typedef struct ee_call_options {
-  int timeout_ms;   /* total deadline of the call including retries; 0 = client's */
-  int max_attempts; /* 0 = client's retry policy */
+  int timeout_ms;            /* total deadline of the call including retries; 0 = client's */
+  int max_attempts;          /* 0 = client's retry policy */
+  const char *quota_project; /* x-goog-user-project for this call; NULL = the client's.
+                                Copied before the call function returns. */
 } ee_call_options;
 
 /* --- The RPCs. Each blocks until the call ends; *out is new and owned by the caller,
@@ -208,6 +211,83 @@ EE_API ee_code ee_client_wait_operation(ee_client *c,
  * of its response type (Empty for Cancel and Delete). */
 EE_API ee_code ee_client_call(ee_client *c, const char *rpc, const ProtobufCMessage *req,
                               const ee_call_options *co, ProtobufCMessage **out, ee_status *st);
+
+/* --- Asynchronous calls ---
+ *
+ * The same RPCs, started without waiting: the start function checks and sends the request
+ * and returns at once; the result arrives later through a completion callback, with the
+ * same structs and ee_status as the blocking call (retries, deadlines and token refresh
+ * behave the same: the blocking calls are this path plus a wait).
+ *
+ * Threads: the callback runs exactly once, on a client completion thread: the transport's
+ * event thread (REST: curl's multi loop; gRPC: one of opts.completion_threads threads on
+ * the client's completion queue), or on the thread that polls the caller's own queue
+ * (opts.grpc_cq, see below). Never inside the start function: a start that fails returns
+ * the error and no callback runs. A callback may start new calls, cancel calls and release
+ * handles; it must not block for long (it holds up other calls' completions) and must not
+ * call ee_client_free. ee_client_free cancels what is still running and returns only after
+ * every callback has returned: no callback runs after it.
+ *
+ * Ownership: the callback owns resp (NULL unless st->code is EE_OK; free with
+ * ee_message_free); st is borrowed for the callback. The request is copied before the start
+ * function returns. */
+
+/* A running call. The handle (when asked for) is the caller's reference: valid for
+ * ee_call_cancel until ee_call_release, whether or not the call has ended. */
+typedef struct ee_call ee_call;
+
+/* Results: resp is of the RPC's response type (Empty for Cancel and Delete). */
+typedef void (*ee_call_done_fn)(void *user, ProtobufCMessage *resp, const ee_status *st);
+typedef void (*ee_operation_done_fn)(void *user, Google__Longrunning__Operation *op,
+                                     const ee_status *st);
+typedef void (*ee_list_done_fn)(void *user, Google__Longrunning__ListOperationsResponse *resp,
+                                const ee_status *st);
+typedef void (*ee_empty_done_fn)(void *user, const ee_status *st);
+
+/* Starts any routed RPC by its gRPC path (as ee_client_call). On EE_OK done(user, ...) will
+ * run once; *call (call may be NULL) is a new reference to release with ee_call_release.
+ * On failure nothing was sent, done never runs and *call is NULL. */
+EE_API ee_code ee_client_call_async(ee_client *c, const char *rpc, const ProtobufCMessage *req,
+                                    const ee_call_options *co, ee_call_done_fn done, void *user,
+                                    ee_call **call, ee_status *st);
+
+/* The same for a request already in binary protobuf form (a gateway passing bytes on):
+ * gRPC sends them as they are, REST decodes them to build the JSON body; both check them
+ * as a request of the RPC's type first (INVALID_ARGUMENT naming the field). */
+EE_API ee_code ee_client_call_bytes_async(ee_client *c, const char *rpc, const uint8_t *bytes,
+                                          size_t len, const ee_call_options *co,
+                                          ee_call_done_fn done, void *user, ee_call **call,
+                                          ee_status *st);
+
+EE_API ee_code ee_client_export_image_async(
+    ee_client *c, const Google__Earthengine__V1__ExportImageRequest *req,
+    const ee_call_options *co, ee_operation_done_fn done, void *user, ee_call **call,
+    ee_status *st);
+EE_API ee_code ee_client_get_operation_async(
+    ee_client *c, const Google__Longrunning__GetOperationRequest *req, const ee_call_options *co,
+    ee_operation_done_fn done, void *user, ee_call **call, ee_status *st);
+EE_API ee_code ee_client_list_operations_async(
+    ee_client *c, const Google__Longrunning__ListOperationsRequest *req,
+    const ee_call_options *co, ee_list_done_fn done, void *user, ee_call **call, ee_status *st);
+EE_API ee_code ee_client_cancel_operation_async(
+    ee_client *c, const Google__Longrunning__CancelOperationRequest *req,
+    const ee_call_options *co, ee_empty_done_fn done, void *user, ee_call **call, ee_status *st);
+EE_API ee_code ee_client_delete_operation_async(
+    ee_client *c, const Google__Longrunning__DeleteOperationRequest *req,
+    const ee_call_options *co, ee_empty_done_fn done, void *user, ee_call **call, ee_status *st);
+EE_API ee_code ee_client_wait_operation_async(
+    ee_client *c, const Google__Longrunning__WaitOperationRequest *req, const ee_call_options *co,
+    ee_operation_done_fn done, void *user, ee_call **call, ee_status *st);
+
+/* Asks the call to end now: its callback runs (once, as always) with EE_CANCELLED unless
+ * it already ended otherwise. A request already sent may still take effect at the service
+ * (an export may start). Any thread, also from a callback; a no-op once the call ended.
+ * Not after ee_client_free. */
+EE_API void ee_call_cancel(ee_call *call);
+
+/* Drops the caller's reference. Accepts NULL. Any thread, also from the call's own
+ * callback. Releasing does not cancel. */
+EE_API void ee_call_release(ee_call *call);
 
 /* --- All pages of ListOperations. --- */
 

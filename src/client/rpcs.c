@@ -217,7 +217,7 @@ static void report(ee_progress_fn progress, void *user, const Google__Longrunnin
 /* One step: WaitOperation for up to wait_ms while the service supports it, else Get. */
 static ee_code poll_once(ee_client *c, const char *name, bool *use_wait, int64_t wait_ms,
                          int64_t remaining_ms, Google__Longrunning__Operation **op, ee_status *st) {
-  ee_call_options co = {0, 0};
+  ee_call_options co = {.timeout_ms = 0, .max_attempts = 0};
   if (remaining_ms > 0) co.timeout_ms = (int)(remaining_ms < 1 ? 1 : remaining_ms);
   if (*use_wait) {
     Google__Longrunning__WaitOperationRequest w = GOOGLE__LONGRUNNING__WAIT_OPERATION_REQUEST__INIT;

@@ -297,7 +297,7 @@ static void scenario_errors(setup *s) {
   CHECK(r.code == EE_INVALID_ARGUMENT && strstr(r.st.message, "name"), "%s", r.st.message);
 
   /* Deadline: every call to `lagged` takes 2 s. */
-  ee_call_options co = {400, 1};
+  ee_call_options co = {.timeout_ms = 400, .max_attempts = 1};
   do_get(s->rest[2], "projects/parity/operations/x", &co, &r);
   do_get(s->grpc[2], "projects/parity/operations/x", &co, &g);
   CHECK(r.code == EE_DEADLINE_EXCEEDED && g.code == EE_DEADLINE_EXCEEDED, "deadline: %s | %s",

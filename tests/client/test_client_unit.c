@@ -241,7 +241,7 @@ static void case_unavailable(void) {
           "retry %zu delay %" PRId64 " not in [0,%" PRId64 "]", i + 1, g_logs[i].retry_delay_ms,
           caps[i]);
   /* Per-call max_attempts overrides the policy. */
-  ee_call_options co = {0, 2};
+  ee_call_options co = {.timeout_ms = 0, .max_attempts = 2};
   fake_reset(script_responder, &sc);
   rc = get_op(c, "operations/b", &co, &st);
   CHECK(rc == EE_UNAVAILABLE && fake_n_starts() == 2, "max_attempts 2: %zu attempts",
@@ -346,7 +346,7 @@ static void retry_delay_case(bool retry_after) {
   else
     sc.replies[0].retry_delay_ms = 60000;
   fake_reset(script_responder, &sc);
-  ee_call_options co = {1000, 0};
+  ee_call_options co = {.timeout_ms = 1000, .max_attempts = 0};
   int64_t t0 = eei_now_ms();
   rc = get_op(c, "operations/r2", &co, &st);
   CHECK(rc == EE_RESOURCE_EXHAUSTED && fake_n_starts() == 1,
@@ -791,7 +791,7 @@ static void deadline_run(const char *what, fake_reply reply, int backoff_ms, boo
   o.retry.max_backoff_ms = backoff_ms;
   ee_client *c = new_client(&o);
   fake_reset(script_responder, &sc);
-  ee_call_options co = {500, 0};
+  ee_call_options co = {.timeout_ms = 500, .max_attempts = 0};
   ee_status st;
   int64_t t0 = eei_now_ms();
   ee_code rc = get_op(c, "operations/d", &co, &st);
@@ -994,7 +994,7 @@ static void case_log(void) {
   script fail = {{reply_err(EE_UNAVAILABLE)}, 1};
   fake_reset(script_responder, &fail);
   logs_reset();
-  ee_call_options co = {0, 3};
+  ee_call_options co = {.timeout_ms = 0, .max_attempts = 3};
   get_op(c, "operations/l2", &co, &st);
   CHECK(logs_count() == 3 && g_logs[2].retry_delay_ms == -1 && g_logs[2].attempt == 3 &&
             g_logs[1].retry_delay_ms >= 0,

@@ -20,7 +20,8 @@
 
 #include "client_internal.h"
 
-struct eei_call {
+struct ee_call {
+  _Atomic int refs; /* the machine's (until finish) + the caller's handle (until release) */
   ee_client *client;
   const ee_route *route;
   eei_prepared *prepared;
@@ -36,8 +37,8 @@ struct eei_call {
   bool refreshed_token; /* the one UNAUTHENTICATED refresh was spent */
   bool force_refresh;   /* the next attempt asks for a new token */
   uint64_t token_gen;   /* generation of the credentials' token the last attempt sent */
-  eei_call_done_fn done;
-  void *user;
+  eei_done done;
+  char *quota_project; /* per-call x-goog-user-project, or NULL for the client's */
   eei_call *prev, *next; /* in client->calls */
 };
 
@@ -69,22 +70,46 @@ static void unregister_call(ee_client *c, eei_call *call) {
 }
 
 static void call_free(eei_call *call) {
-  call->client->ops->prepared_free(call->prepared);
+  if (call->prepared) call->client->ops->prepared_free(call->prepared);
+  free(call->quota_project);
   pthread_mutex_destroy(&call->mu);
   free(call);
 }
 
-/* Ends the call: the user's callback, then the call is gone. The prepared call is freed
- * while the call is still registered: once the list is empty, ee_client_free destroys the
- * transport that owns it. Nothing touches the client after unregister_call. */
+static void call_unref(eei_call *call) {
+  if (atomic_fetch_sub_explicit(&call->refs, 1, memory_order_acq_rel) == 1) call_free(call);
+}
+
+void eei_call_release(eei_call *call) {
+  if (call) call_unref(call);
+}
+
+/* Hands the result to the callback of the call's kind. */
+static void deliver(const eei_done *d, ProtobufCMessage *resp, const ee_status *st) {
+  switch (d->kind) {
+    case EEI_DONE_MESSAGE: d->fn.message(d->user, resp, st); return;
+    case EEI_DONE_OPERATION: d->fn.operation(d->user, (Google__Longrunning__Operation *)resp, st); return;
+    case EEI_DONE_LIST:
+      d->fn.list(d->user, (Google__Longrunning__ListOperationsResponse *)resp, st);
+      return;
+    case EEI_DONE_EMPTY:
+      ee_message_free(resp); /* google.protobuf.Empty: nothing to hand over */
+      d->fn.empty(d->user, st);
+      return;
+  }
+}
+
+/* Ends the call: the user's callback, then the machine lets go of it (a caller's handle
+ * may keep the memory for a while). The prepared call is freed while the call is still
+ * registered: once the list is empty, ee_client_free destroys the transport that owns
+ * it. Nothing touches the client after unregister_call. */
 static void finish(eei_call *call, ProtobufCMessage *resp, const ee_status *st) {
   ee_client *c = call->client;
-  call->done(call->user, resp, st);
+  deliver(&call->done, resp, st);
   c->ops->prepared_free(call->prepared);
   call->prepared = NULL;
   unregister_call(c, call);
-  pthread_mutex_destroy(&call->mu);
-  free(call);
+  call_unref(call);
 }
 
 /* ---- logging ---- */
@@ -186,6 +211,7 @@ static ee_code launch(eei_call *call, ee_status *st) {
   }
   /* The token source may block (a refresh): not under the call's lock. */
   ee_code rc = eei_attempt_headers(c, refresh, false, &call->token_gen, &token, headers, &n, st);
+  if (rc == EE_OK && call->quota_project) eei_set_header(headers, &n, "x-goog-user-project", call->quota_project);
   if (rc == EE_OK) {
     int64_t now = eei_now_ms();
     int64_t deadline = now + c->opts.attempt_timeout_ms;
@@ -243,6 +269,7 @@ static void on_attempt_done(void *user, eei_attempt_result *res) {
 }
 
 void eei_call_cancel(eei_call *call) {
+  if (!call) return;
   pthread_mutex_lock(&call->mu);
   call->cancelled = true;
   if (call->attempt) call->client->ops->cancel(call->client->transport, call->attempt);
@@ -274,9 +301,32 @@ static bool request_is_idempotent(const ee_route *route, const ProtobufCMessage 
   return r->request_id && r->request_id[0];
 }
 
+/* A per-call quota project: a header value, so printable ASCII, and bounded. */
+static ee_code copy_quota_project(const ee_call_options *co, char **out, ee_status *st) {
+  *out = NULL;
+  if (!co || !co->quota_project) return EE_OK;
+  size_t n = strnlen(co->quota_project, EEI_MAX_QUOTA_PROJECT + 1);
+  if (n == 0 || n > EEI_MAX_QUOTA_PROJECT)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "quota_project: %s",
+                         n ? "longer than 256 bytes" : "empty (use NULL for the client's)");
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)co->quota_project[i] < 0x21 || (unsigned char)co->quota_project[i] > 0x7e)
+      return ee_status_set(st, EE_INVALID_ARGUMENT,
+                           "quota_project: byte %zu is not printable ASCII", i);
+  *out = strdup(co->quota_project);
+  return *out ? EE_OK : ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 ee_code eei_call_start(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
                        const ee_call_options *co, eei_call_done_fn done, void *user, eei_call **out,
                        ee_status *st) {
+  eei_done d = {.kind = EEI_DONE_MESSAGE, .fn.message = done, .user = user};
+  return eei_call_start_done(c, route, req, co, &d, out, st);
+}
+
+ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                            const ee_call_options *co, const eei_done *done, eei_call **out,
+                            ee_status *st) {
   const ProtobufCMessage *effective = NULL;
   void *owned = NULL;
   char request_id[EE_REQUEST_ID_MAX + 1];
@@ -289,17 +339,18 @@ ee_code eei_call_start(ee_client *c, const ee_route *route, const ProtobufCMessa
     rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
     goto fail;
   }
+  atomic_init(&call->refs, out ? 2 : 1);
   call->client = c;
   call->route = route;
-  call->done = done;
-  call->user = user;
+  call->done = *done;
   call->max_attempts = resolve_attempts(c, co);
   call->deadline_ms = resolve_deadline(c, co);
   call->idempotent = request_is_idempotent(route, effective);
   call->backoff.fn = launch_from_timer;
   call->backoff.arg = call;
   pthread_mutex_init(&call->mu, NULL);
-  rc = c->ops->prepare(c->transport, route, effective, &call->prepared, st);
+  rc = copy_quota_project(co, &call->quota_project, st);
+  if (rc == EE_OK) rc = c->ops->prepare(c->transport, route, effective, &call->prepared, st);
   free(owned); /* the prepared call keeps no pointer into the request */
   owned = NULL;
   if (rc != EE_OK) goto fail;

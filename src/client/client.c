@@ -342,6 +342,15 @@ ee_code eei_attempt_headers(ee_client *c, bool force_refresh, bool for_dry_run, 
   return EE_OK;
 }
 
+void eei_set_header(eei_header *headers, size_t *n, const char *name, const char *value) {
+  for (size_t i = 0; i < *n; i++)
+    if (strcmp(headers[i].name, name) == 0) {
+      headers[i].value = value;
+      return;
+    }
+  headers[(*n)++] = (eei_header){name, value, false};
+}
+
 /* ---- routes ---- */
 
 ee_code eei_client_route(const char *rpc, const ee_route **out, ee_status *st) {

@@ -37,7 +37,7 @@ uint64_t eei_random64(void);
 
 /* ---- the client ---- */
 
-typedef struct eei_call eei_call;
+typedef struct ee_call eei_call; /* the public ee_call */
 
 struct ee_client {
   ee_client_options opts; /* strings below point into `strings` */
@@ -62,13 +62,47 @@ struct ee_client {
  * resp (NULL unless st->code is EE_OK). */
 typedef void (*eei_call_done_fn)(void *user, ProtobufCMessage *resp, const ee_status *st);
 
+/* Who gets a call's result, and as which type. */
+typedef enum eei_done_kind {
+  EEI_DONE_MESSAGE,   /* fn.message: any response type */
+  EEI_DONE_OPERATION, /* fn.operation: google.longrunning.Operation */
+  EEI_DONE_LIST,      /* fn.list: ListOperationsResponse */
+  EEI_DONE_EMPTY      /* fn.empty: the Empty response is dropped */
+} eei_done_kind;
+
+typedef struct eei_done {
+  eei_done_kind kind;
+  union {
+    eei_call_done_fn message;
+    ee_operation_done_fn operation;
+    ee_list_done_fn list;
+    ee_empty_done_fn empty;
+  } fn;
+  void *user;
+} eei_done;
+
+#define EEI_MAX_QUOTA_PROJECT 256 /* bytes of a per-call x-goog-user-project */
+
+/* Sets header `name` to value in headers[0..*n) (replacing it, or appending: the array
+ * has room for one more than eei_attempt_headers fills). */
+void eei_set_header(eei_header *headers, size_t *n, const char *name, const char *value);
+
 /* Starts a call: fills defaults (project, requestId), validates, prepares, launches the
  * first attempt. On EE_OK, done runs exactly once later, on a client thread (never
  * inside this function). On failure nothing was sent and done never runs. *out (may be
- * NULL) is a handle for eei_call_cancel, valid until done returns. */
+ * NULL) is a reference for eei_call_cancel, to drop with eei_call_release. */
 ee_code eei_call_start(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
                        const ee_call_options *co, eei_call_done_fn done, void *user, eei_call **out,
                        ee_status *st);
+
+/* eei_call_start with a typed callback (the async API). *out, when asked for, is a
+ * reference the caller drops with eei_call_release; it stays valid after done ran. */
+ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                            const ee_call_options *co, const eei_done *done, eei_call **out,
+                            ee_status *st);
+
+/* Drops a reference taken by eei_call_start_done / eei_call_start (out). Accepts NULL. */
+void eei_call_release(eei_call *call);
 
 /* Asks a call to end with CANCELLED (done still runs once). Only while done has not
  * returned. */

@@ -83,6 +83,74 @@ ee_code ee_client_wait_operation(ee_client *c, const Google__Longrunning__WaitOp
   return typed_call(c, RPC_WAIT, req ? &req->base : NULL, co, (void **)out, st);
 }
 
+/* ---- asynchronous ---- */
+
+static ee_code start_async(ee_client *c, const char *rpc, const ProtobufCMessage *req,
+                           const ee_call_options *co, const eei_done *d, ee_call **call,
+                           ee_status *st) {
+  const ee_route *route;
+  if (call) *call = NULL;
+  if (!c) return ee_status_set(st, EE_INVALID_ARGUMENT, "client: NULL");
+  if (!d->fn.message) return ee_status_set(st, EE_INVALID_ARGUMENT, "done callback: NULL");
+  ee_code rc = eei_client_route(rpc, &route, st);
+  return rc == EE_OK ? eei_call_start_done(c, route, req, co, d, call, st) : rc;
+}
+
+ee_code ee_client_call_async(ee_client *c, const char *rpc, const ProtobufCMessage *req,
+                             const ee_call_options *co, ee_call_done_fn done, void *user,
+                             ee_call **call, ee_status *st) {
+  eei_done d = {.kind = EEI_DONE_MESSAGE, .fn.message = done, .user = user};
+  return start_async(c, rpc, req, co, &d, call, st);
+}
+
+/* Bytes from outside pass ee_wire (depth and size bounds, canonical for protobuf-c) and
+ * then take the same path as a struct: validation, defaults, a requestId. */
+ee_code ee_client_call_bytes_async(ee_client *c, const char *rpc, const uint8_t *bytes, size_t len,
+                                   const ee_call_options *co, ee_call_done_fn done, void *user,
+                                   ee_call **call, ee_status *st) {
+  static const uint8_t empty[1];
+  const ee_route *route;
+  ProtobufCMessage *req = NULL;
+  if (call) *call = NULL;
+  if (!c) return ee_status_set(st, EE_INVALID_ARGUMENT, "client: NULL");
+  ee_code rc = eei_client_route(rpc, &route, st);
+  if (rc != EE_OK) return rc;
+  if (len && !bytes) return ee_status_set(st, EE_INVALID_ARGUMENT, "request bytes: NULL");
+  rc = ee_wire_unpack(route->request, len ? bytes : empty, len, c->opts.max_depth, NULL, &req, st);
+  if (rc != EE_OK) return ee_status_prefix(st, "request: not a valid %s", route->request->name);
+  rc = ee_client_call_async(c, rpc, req, co, done, user, call, st);
+  ee_message_free(req);
+  return rc;
+}
+
+#define TYPED_ASYNC(fn_name, req_type, rpc, done_type, kind_, member)                        \
+  ee_code fn_name(ee_client *c, const req_type *req, const ee_call_options *co,             \
+                  done_type done, void *user, ee_call **call, ee_status *st) {              \
+    eei_done d = {.kind = kind_, .fn.member = done, .user = user};                          \
+    return start_async(c, rpc, req ? &req->base : NULL, co, &d, call, st);                  \
+  }
+
+TYPED_ASYNC(ee_client_export_image_async, Google__Earthengine__V1__ExportImageRequest, RPC_EXPORT,
+            ee_operation_done_fn, EEI_DONE_OPERATION, operation)
+TYPED_ASYNC(ee_client_get_operation_async, Google__Longrunning__GetOperationRequest, RPC_GET,
+            ee_operation_done_fn, EEI_DONE_OPERATION, operation)
+TYPED_ASYNC(ee_client_wait_operation_async, Google__Longrunning__WaitOperationRequest, RPC_WAIT,
+            ee_operation_done_fn, EEI_DONE_OPERATION, operation)
+TYPED_ASYNC(ee_client_list_operations_async, Google__Longrunning__ListOperationsRequest, RPC_LIST,
+            ee_list_done_fn, EEI_DONE_LIST, list)
+TYPED_ASYNC(ee_client_cancel_operation_async, Google__Longrunning__CancelOperationRequest,
+            RPC_CANCEL, ee_empty_done_fn, EEI_DONE_EMPTY, empty)
+TYPED_ASYNC(ee_client_delete_operation_async, Google__Longrunning__DeleteOperationRequest,
+            RPC_DELETE, ee_empty_done_fn, EEI_DONE_EMPTY, empty)
+
+void ee_call_cancel(ee_call *call) {
+  eei_call_cancel(call);
+}
+
+void ee_call_release(ee_call *call) {
+  eei_call_release(call);
+}
+
 /* ---- all pages ---- */
 
 #define MAX_PAGE_TOKEN 4096

@@ -957,6 +957,8 @@ static void case_cancel(void) {
     CHECK(ac.done == 1 && ac.cancelled == 1, "round %d: %d done, %d cancelled", round, ac.done,
           ac.cancelled);
     pthread_mutex_unlock(&ac.mu);
+    eei_call_cancel(call); /* after the end: a no-op, the handle is still ours */
+    eei_call_release(call);
   }
   free_client(c);
 }

@@ -263,7 +263,9 @@ static void on_attempt_done(void *user, eei_attempt_result *res) {
     pthread_mutex_unlock(&call->mu);
   }
   if (delay < 0) {
+    pthread_mutex_lock(&call->mu); /* cancelled is written under it by eei_call_cancel */
     final_status(call, &res->status);
+    pthread_mutex_unlock(&call->mu);
     finish(call, NULL, &res->status);
   }
 }

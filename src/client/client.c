@@ -147,7 +147,14 @@ static ee_code parse_endpoint(const char *url, endpoint_parts *e, ee_status *st)
   return EE_OK;
 }
 
+#define MAX_COMPLETION_THREADS 64
+
+void ee_client_grpc_event(void *tag, int success) {
+  eei_grpc_event(tag, success);
+}
+
 static void apply_defaults(ee_client_options *o) {
+  if (o->completion_threads == 0) o->completion_threads = 1;
   if (!o->endpoint) o->endpoint = EE_DEFAULT_ENDPOINT;
   if (o->connect_timeout_ms <= 0) o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
   if (o->attempt_timeout_ms <= 0) o->attempt_timeout_ms = DEFAULT_ATTEMPT_TIMEOUT_MS;
@@ -216,6 +223,12 @@ static ee_code check_options(const ee_client_options *o, ee_status *st) {
   if (o->project && (!id[0] || strchr(id, '/')))
     return ee_status_set(st, EE_INVALID_ARGUMENT,
                          "project \"%.200s\": expected \"projects/ID\" or \"ID\"", o->project);
+  if (o->completion_threads < 0 || o->completion_threads > MAX_COMPLETION_THREADS)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "completion_threads: %d is not in 0..%d",
+                         o->completion_threads, MAX_COMPLETION_THREADS);
+  if ((o->grpc_channel || o->grpc_cq) && o->transport != EE_TRANSPORT_GRPC)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "%s: only for the grpc transport",
+                         o->grpc_channel ? "grpc_channel" : "grpc_cq");
   return EE_OK;
 }
 
@@ -273,6 +286,9 @@ ee_code eei_client_new_with_ops(const ee_client_options *opts, const eei_transpo
   c->tcfg.connect_timeout_ms = c->opts.connect_timeout_ms;
   c->tcfg.max_response_bytes = c->opts.max_response_bytes;
   c->tcfg.max_depth = c->opts.max_depth;
+  c->tcfg.completion_threads = c->opts.completion_threads;
+  c->tcfg.channel = c->opts.grpc_channel;
+  c->tcfg.cq = c->opts.grpc_cq;
   snprintf(c->api_client, sizeof c->api_client, "ee-c/%s", ee_version());
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->idle, NULL);

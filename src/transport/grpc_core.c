@@ -42,16 +42,20 @@
 #define KEEPALIVE_TIMEOUT_MS 20000
 #define MAX_RECONNECT_BACKOFF_MS 30000 /* the client's own retries wait at most ~32 s */
 
+#define MAX_THREADS 64
+
 struct eei_transport {
   grpc_completion_queue *cq;
+  bool own_cq;           /* false: the caller's queue (ee_client_options.grpc_cq) */
   grpc_channel_credentials *creds;
   grpc_channel *channel; /* NULL until the first start; then fixed (under mu) */
+  bool own_channel;      /* false: the caller's channel, never destroyed here */
   char target[300];      /* "host:port", IPv6 hosts bracketed */
   int connect_timeout_ms;
   size_t max_response_bytes;
   int max_depth;
-  pthread_t thread;
-  bool thread_started;
+  pthread_t threads[MAX_THREADS];
+  int n_threads; /* started */
   pthread_mutex_t mu;
   pthread_cond_t idle;      /* signalled (while closing) when live becomes empty */
   struct eei_attempt *live; /* attempts whose done has not returned (doubly linked) */
@@ -132,21 +136,22 @@ static ee_code make_credentials(const eei_transport_config *cfg, grpc_channel_cr
 }
 
 static void transport_free(eei_transport *t) {
-  if (t->channel) grpc_channel_destroy(t->channel);
+  if (t->channel && t->own_channel) grpc_channel_destroy(t->channel);
   if (t->creds) grpc_channel_credentials_release(t->creds);
-  if (t->cq) grpc_completion_queue_destroy(t->cq);
+  if (t->cq && t->own_cq) grpc_completion_queue_destroy(t->cq);
   pthread_mutex_destroy(&t->mu);
   pthread_cond_destroy(&t->idle);
   free(t);
   grpc_shutdown();
 }
 
-/* Shuts the queue down and lets the event thread see GRPC_QUEUE_SHUTDOWN (or drains it
- * here when the thread never started). */
+/* Shuts our queue down and lets the event threads see GRPC_QUEUE_SHUTDOWN (or drains it
+ * here when none started). A caller's queue is the caller's to shut down. */
 static void stop_queue(eei_transport *t) {
+  if (!t->own_cq) return;
   grpc_completion_queue_shutdown(t->cq);
-  if (t->thread_started) {
-    pthread_join(t->thread, NULL);
+  if (t->n_threads) {
+    for (int i = 0; i < t->n_threads; i++) pthread_join(t->threads[i], NULL);
     return;
   }
   while (grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
@@ -173,17 +178,31 @@ static ee_code grpc_create(const eei_transport_config *cfg, eei_transport **out,
     transport_free(t);
     return st->code;
   }
-  if (make_credentials(cfg, &t->creds, st) != EE_OK) {
-    transport_free(t);
-    return st->code;
+  if (cfg->channel) {
+    t->channel = cfg->channel; /* the user agent and TLS settings are the caller's */
+  } else {
+    t->own_channel = true;
+    if (make_credentials(cfg, &t->creds, st) != EE_OK) {
+      transport_free(t);
+      return st->code;
+    }
   }
+  if (cfg->cq) {
+    t->cq = cfg->cq; /* the caller polls it: no thread of ours */
+    *out = t;
+    return EE_OK;
+  }
+  t->own_cq = true;
   t->cq = grpc_completion_queue_create_for_next(NULL);
-  if (pthread_create(&t->thread, NULL, event_loop, t) != 0) {
+  int want = cfg->completion_threads > 0 ? cfg->completion_threads : 1;
+  if (want > MAX_THREADS) want = MAX_THREADS;
+  for (; t->n_threads < want; t->n_threads++)
+    if (pthread_create(&t->threads[t->n_threads], NULL, event_loop, t) != 0) break;
+  if (t->n_threads < want) {
     stop_queue(t);
     transport_free(t);
-    return ee_status_set(st, EE_INTERNAL, "grpc transport: cannot start the event thread");
+    return ee_status_set(st, EE_INTERNAL, "grpc transport: cannot start the completion threads");
   }
-  t->thread_started = true;
   *out = t;
   return EE_OK;
 }
@@ -203,7 +222,7 @@ static void grpc_destroy(eei_transport *t) {
  * under t->mu. */
 static grpc_channel *channel_locked(eei_transport *t, const char *user_agent) {
   if (t->channel) return t->channel;
-  grpc_arg args[8];
+  grpc_arg args[9];
   size_t n = 0;
   memset(args, 0, sizeof args);
 #define INT_ARG(k, v) \
@@ -229,6 +248,7 @@ static grpc_channel *channel_locked(eei_transport *t, const char *user_agent) {
   }
   grpc_channel_args ca = {n, args};
   t->channel = grpc_channel_create(t->target, t->creds, &ca);
+  t->own_channel = true;
   return t->channel;
 }
 
@@ -506,6 +526,16 @@ static gpr_timespec to_deadline(int64_t deadline_ms) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(left, GPR_TIMESPAN));
 }
 
+/* Our tags have their lowest bit set (ee_client_owns_tag), so that a caller's queue can
+ * tell them from its own; an attempt is malloc'ed, so its own lowest bit is clear. */
+static void *attempt_tag(eei_attempt *a) {
+  return (void *)((uintptr_t)a | 1u);
+}
+
+static eei_attempt *tag_attempt(void *tag) {
+  return (eei_attempt *)((uintptr_t)tag & ~(uintptr_t)1u);
+}
+
 /* The one batch of a unary call: everything is sent and received in it. */
 static grpc_call_error start_batch(eei_attempt *a) {
   grpc_op ops[6];
@@ -525,7 +555,7 @@ static grpc_call_error start_batch(eei_attempt *a) {
   ops[5].data.recv_status_on_client.status = &a->status;
   ops[5].data.recv_status_on_client.status_details = &a->details;
   ops[5].data.recv_status_on_client.error_string = &a->error_string;
-  return grpc_call_start_batch(a->call, ops, 6, a, NULL);
+  return grpc_call_start_batch(a->call, ops, 6, attempt_tag(a), NULL);
 }
 
 static eei_attempt *attempt_new(eei_prepared *p, size_t n_headers) {
@@ -712,9 +742,13 @@ static void *event_loop(void *arg) {
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-    if (ev.type == GRPC_OP_COMPLETE) complete(ev.tag, ev.success);
+    if (ev.type == GRPC_OP_COMPLETE) complete(tag_attempt(ev.tag), ev.success);
   }
   return NULL;
+}
+
+void eei_grpc_event(void *tag, int success) {
+  if (tag) complete(tag_attempt(tag), success);
 }
 
 const eei_transport_ops eei_grpc_transport = {

@@ -52,7 +52,14 @@ typedef struct eei_transport_config {
   int connect_timeout_ms;
   size_t max_response_bytes;
   int max_depth; /* message nesting accepted in responses */
+  /* gRPC only (see ee_client_options). */
+  int completion_threads;
+  struct grpc_channel *channel;     /* the caller's, not owned; NULL = make one */
+  struct grpc_completion_queue *cq; /* the caller's, not owned; NULL = own queue + threads */
 } eei_transport_config;
+
+/* gRPC: one event of a caller's queue that carries a transport tag (lowest bit set). */
+void eei_grpc_event(void *tag, int success);
 
 typedef struct eei_transport eei_transport; /* one per client, transport-specific */
 typedef struct eei_prepared eei_prepared;   /* one per call, transport-specific */

@@ -48,6 +48,8 @@ extern "C" {
 #endif
 
 typedef struct ee_client ee_client;
+struct grpc_channel;          /* grpc/grpc.h, for callers that bring their own */
+struct grpc_completion_queue; /* likewise */
 
 typedef enum ee_transport_kind {
   EE_TRANSPORT_REST = 0, /* HTTP/1.1 or HTTP/2 (over TLS) with proto3 JSON bodies */
@@ -119,6 +121,19 @@ typedef struct ee_client_options {
   int max_depth;             /* message nesting accepted in responses; default 100 */
   ee_log_fn log_fn;          /* NULL = no log */
   void *log_user;
+  /* gRPC only. */
+  int completion_threads; /* threads polling the client's completion queue, which run the
+                             callbacks of async calls; default 1, at most 64. (REST runs
+                             its one event thread.) Ignored with grpc_cq. */
+  struct grpc_channel *grpc_channel;  /* the caller's channel: the client starts its calls on
+                                         it and never closes it (it must outlive the client);
+                                         its credentials and connection pool are used, so
+                                         endpoint only names the service in logs, and
+                                         ca_file, connect_timeout_ms and user_agent do not
+                                         apply. NULL = the client makes its own. */
+  struct grpc_completion_queue *grpc_cq; /* a queue the caller polls (see "Bring your own
+                                            completion queue" below); NULL = the client's own
+                                            queue and threads */
 } ee_client_options;
 
 /* Fills *o with the defaults (zeros mean defaults throughout). */
@@ -288,6 +303,31 @@ EE_API void ee_call_cancel(ee_call *call);
 /* Drops the caller's reference. Accepts NULL. Any thread, also from the call's own
  * callback. Releasing does not cancel. */
 EE_API void ee_call_release(ee_call *call);
+
+/* --- Bring your own completion queue (gRPC) ---
+ *
+ * With opts.grpc_cq the client starts every gRPC call on the caller's queue and runs no
+ * completion thread of its own: the caller's polling loop hands back the events that are
+ * the client's. The tag convention: a tag the client puts on the queue has its lowest bit
+ * set; the caller's own tags must have it clear (any pointer to an object aligned to 2 or
+ * more bytes, which is every malloc'ed or struct pointer). So the loop reads
+ *
+ *   grpc_event ev = grpc_completion_queue_next(cq, deadline, NULL);
+ *   if (ev.type == GRPC_OP_COMPLETE && ee_client_owns_tag(ev.tag))
+ *     ee_client_grpc_event(ev.tag, ev.success);   // runs the call's next step (its callback)
+ *   else ...                                      // the caller's own event
+ *
+ * Threads: ee_client_grpc_event runs on the polling thread and may run the call's
+ * callback there; any number of threads may poll. The client's timer thread still waits
+ * out retry backoffs and starts the retry on the caller's queue; a call that ends during
+ * a backoff (cancelled, or out of time) runs its callback on that timer thread.
+ * Shutdown: ee_client_free cancels the client's calls and waits until their events came
+ * back through ee_client_grpc_event, so keep polling (on another thread) until it returns;
+ * then shut the queue down as usual. */
+#define ee_client_owns_tag(tag) ((((uintptr_t)(tag)) & (uintptr_t)1) != 0)
+
+/* Hands one of the client's events (ee_client_owns_tag) back to it. */
+EE_API void ee_client_grpc_event(void *tag, int success);
 
 /* --- All pages of ListOperations. --- */
 

@@ -75,6 +75,7 @@ struct gw_call {
   pthread_mutex_t mu;
   ee_call *up;
   bool peer_cancelled;
+  atomic_bool swept; /* seen by cancel_all_upstream */
   /* The reply: sent once; its buffers live until the call is freed. */
   atomic_bool replied;
   ee_code code;
@@ -124,6 +125,7 @@ static gw_call *call_new(gateway *g) {
   c->trailer.value = grpc_empty_slice();
   pthread_mutex_init(&c->mu, NULL);
   atomic_init(&c->replied, false);
+  atomic_init(&c->swept, false);
   pthread_mutex_lock(&g->mu);
   c->next = g->calls;
   if (g->calls) g->calls->prev = c;
@@ -144,6 +146,14 @@ static void log_call(const gw_call *c) {
 
 static void call_free(gw_call *c) {
   gateway *g = c->g;
+  /* Out of the list first: cancel_all_upstream no longer finds it. */
+  pthread_mutex_lock(&g->mu);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    g->calls = c->next;
+  if (c->next) c->next->prev = c->prev;
+  pthread_mutex_unlock(&g->mu);
   if (c->accepted) log_call(c);
   if (c->call) grpc_call_unref(c->call);
   grpc_call_details_destroy(&c->details);
@@ -155,19 +165,23 @@ static void call_free(gw_call *c) {
   grpc_slice_unref(c->trailer.value);
   ee_call_release(c->up); /* safe after the call ended, and after ee_client_free */
   pthread_mutex_destroy(&c->mu);
+  free(c);
+  /* Counted down last: gw_stop destroys the server once this reaches zero. */
   pthread_mutex_lock(&g->mu);
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    g->calls = c->next;
-  if (c->next) c->next->prev = c->prev;
   if (--g->n_calls == 0) pthread_cond_broadcast(&g->changed);
   pthread_mutex_unlock(&g->mu);
-  free(c);
 }
 
 static void call_ref(gw_call *c) {
   atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+/* A reference to a call found in the list, unless it is already being freed. */
+static bool call_try_ref(gw_call *c) {
+  int n = atomic_load(&c->refs);
+  while (n > 0)
+    if (atomic_compare_exchange_weak(&c->refs, &n, n + 1)) return true;
+  return false;
 }
 
 static void call_unref(gw_call *c) {
@@ -571,26 +585,22 @@ static bool wait_idle(gateway *g, int timeout_ms) {
   return idle;
 }
 
-/* Cancels every upstream call still running. Each call is held by a reference while
- * cancelled outside the list lock (cancelling may complete it on another thread). */
+/* Cancels every upstream call still running, and any about to start. Each call is swept
+ * once; it is held by a reference while cancelled outside the list lock (the unref may
+ * free it, which takes that lock). */
 static void cancel_all_upstream(gateway *g) {
   for (;;) {
     gw_call *victim = NULL;
-    ee_call *up = NULL;
     pthread_mutex_lock(&g->mu);
-    for (gw_call *c = g->calls; c && !victim; c = c->next) {
-      pthread_mutex_lock(&c->mu);
-      if (c->up && !c->peer_cancelled) {
-        c->peer_cancelled = true; /* marks it done here, so the loop ends */
-        up = c->up;
-        victim = c;
-        call_ref(c);
-      }
-      pthread_mutex_unlock(&c->mu);
-    }
+    for (gw_call *c = g->calls; c && !victim; c = c->next)
+      if (!atomic_exchange(&c->swept, true) && call_try_ref(c)) victim = c;
     pthread_mutex_unlock(&g->mu);
     if (!victim) return;
-    cancel_upstream(g, up);
+    pthread_mutex_lock(&victim->mu);
+    victim->peer_cancelled = true; /* an upstream call started later is cancelled at once */
+    ee_call *up = victim->up;
+    pthread_mutex_unlock(&victim->mu);
+    if (up) cancel_upstream(g, up);
     call_unref(victim);
   }
 }

@@ -295,13 +295,17 @@ static int remaining_ms(gpr_timespec deadline) {
   return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
-/* The caller's x-goog-user-project, copied into buf; NULL when absent or unusable. */
+/* The caller's x-goog-user-project, copied into buf; NULL when absent or unusable (it
+ * becomes an HTTP header upstream: printable ASCII only). */
 static const char *quota_project(const grpc_metadata_array *md, char *buf, size_t size) {
   for (size_t i = 0; i < md->count; i++) {
     if (grpc_slice_str_cmp(md->metadata[i].key, "x-goog-user-project") != 0) continue;
     size_t n = GRPC_SLICE_LENGTH(md->metadata[i].value);
+    const uint8_t *v = GRPC_SLICE_START_PTR(md->metadata[i].value);
     if (n == 0 || n >= size) return NULL;
-    memcpy(buf, GRPC_SLICE_START_PTR(md->metadata[i].value), n);
+    for (size_t j = 0; j < n; j++)
+      if (v[j] < 0x21 || v[j] > 0x7e) return NULL;
+    memcpy(buf, v, n);
     buf[n] = '\0';
     return buf;
   }

@@ -94,12 +94,17 @@ class Gateway:
         return self.proc.returncode, time.monotonic() - t0
 
     def close(self):
+        """Stops the gateway; fails when it did not exit 0 or a sanitizer reported."""
         self.channel.close()
         if self.proc.poll() is None:
             self.stop()
+        err = self.stderr()
         self.proc.stdout.close()
         self.err_file.close()
         os.unlink(self.err_path)
+        if self.proc.returncode != 0 or "Sanitizer" in err:
+            raise AssertionError("gateway exit %s; stderr:\n%s" % (self.proc.returncode,
+                                                                   err[-6000:]))
 
     def __enter__(self):
         return self

@@ -193,24 +193,24 @@ class SlowUpstream(unittest.TestCase):
             # The one upstream slot is taken: another call is refused at once.
             t0 = time.monotonic()
             self.assertEqual(outcome(get, req)[0], "RESOURCE_EXHAUSTED")
-            self.assertLess(time.monotonic() - t0, 0.5)
+            self.assertLess(time.monotonic() - t0, 1.0)  # not after the 1.5 s upstream
             first.cancel()
             time.sleep(0.2)
             # The cancel ended the upstream call and freed the slot: the next call is
             # admitted (it then meets its own short deadline).
             t0 = time.monotonic()
             self.assertEqual(outcome(get, req, timeout=0.4)[0], "DEADLINE_EXCEEDED")
-            self.assertLess(time.monotonic() - t0, 1.2)
+            self.assertLess(time.monotonic() - t0, 1.4)
             time.sleep(0.2)
             # The deadline ended that upstream call too: the slot is free again.
             code = outcome(get, req, timeout=10)[0]
             self.assertEqual(code, "NOT_FOUND")
             log = [(c, ms) for m, c, ms in gw.log() if m == GET]
             # The cancelled call ended long before the emulator's 1.5 s latency.
-            self.assertTrue(any(c == "CANCELLED" and ms < 1000 for c, ms in log), log)
+            self.assertTrue(any(c == "CANCELLED" and ms < 1200 for c, ms in log), log)
             self.assertTrue(any(c == "RESOURCE_EXHAUSTED" for c, ms in log), log)
-            self.assertTrue(any(c in ("DEADLINE_EXCEEDED", "CANCELLED") and 300 < ms < 1000
-                                for c, ms in log), log)
+            self.assertTrue(any(c in ("DEADLINE_EXCEEDED", "CANCELLED") and 300 < ms < 1400
+                                for c, ms in log), log)  # ended by the 0.4 s deadline
 
     def test_concurrent_slow_calls_bounded(self):
         with Emulator("--latency-ms", "600") as emu, \
@@ -352,7 +352,7 @@ class Shutdown(unittest.TestCase):
                 time.sleep(0.2)
                 rc, took = gw.stop()
                 self.assertEqual(rc, 0, gw.stderr())
-                self.assertLess(took, 2.0, "exit should follow the 300 ms grace")
+                self.assertLess(took, 3.0, "exit should follow the 300 ms grace, not the 4 s call")
                 self.assertNotEqual(fut.code(), grpc.StatusCode.OK)
                 self.assertIn("grace period over", gw.stderr())
             finally:

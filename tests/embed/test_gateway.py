@@ -67,7 +67,11 @@ class Parity(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.emu = Emulator("--task-seconds", "1000", "--max-running", "1")
-        cls.gw = Gateway(upstream_url(cls.emu), TRANSPORT)
+        try:
+            cls.gw = Gateway(upstream_url(cls.emu), TRANSPORT)
+        except BaseException:
+            cls.emu.stop()
+            raise
         cls.direct = grpc.insecure_channel(cls.emu.grpc_target)
         # One export takes the only RUNNING slot for good (--task-seconds 1000), so every
         # later one stays PENDING and answers do not change between the two calls.
@@ -77,8 +81,10 @@ class Parity(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.direct.close()
-        cls.gw.close()
-        cls.emu.stop()
+        try:
+            cls.gw.close()
+        finally:
+            cls.emu.stop()
 
     def both(self, path, payload, timeout=20):
         via = outcome(unary(self.gw.channel, path), payload, timeout)

@@ -4,11 +4,15 @@
  *
  *   bench_client --transport rest|grpc --endpoint URL [--calls N] [--concurrency C]
  *                [--warmup W] [--project projects/ID] [--label NAME]
+ *                [--mode blocking|async]
  *   bench_client --write-request DIR [--project projects/ID]
  *
  * The first form makes W warm-up calls, then N blocking ee_client_export_image calls
  * from C threads sharing one client (each call a small valid request, the client filling a
- * UUIDv4 requestId), and prints one line:
+ * UUIDv4 requestId), and prints one line. --mode async instead starts C calls with
+ * ee_client_export_image_async from the main thread and starts the next one from each
+ * completion callback (what a service on an event loop does: no thread per call, no
+ * handoff back to a waiting thread):
  *
  *   <label> calls=N concurrency=C seconds=S calls_per_s=R cpu_us_per_call=U p50_ms=A
  *           p99_ms=B peak_rss_kib=K errors=E [first_error="..."]
@@ -102,13 +106,15 @@ static void export_init(export_req *e, const char *project) {
 typedef struct args {
   const char *transport, *endpoint, *project, *label, *write_dir;
   long calls, concurrency, warmup;
+  bool async;
 } args;
 
 static int usage(const char *why) {
   if (why) fprintf(stderr, "bench_client: %s\n", why);
   fprintf(stderr,
           "usage: bench_client --transport rest|grpc --endpoint URL [--calls N] "
-          "[--concurrency C] [--warmup W] [--project projects/ID] [--label NAME]\n"
+          "[--concurrency C] [--warmup W] [--project projects/ID] [--label NAME] "
+          "[--mode blocking|async]\n"
           "       bench_client --write-request DIR [--project projects/ID]\n");
   return 2;
 }
@@ -140,7 +146,10 @@ static int parse_args(int argc, char **argv, args *a) {
       a->project = v;
     else if (strcmp(f, "--label") == 0)
       a->label = v;
-    else if (strcmp(f, "--write-request") == 0)
+    else if (strcmp(f, "--mode") == 0) {
+      if (strcmp(v, "async") && strcmp(v, "blocking")) return usage(why);
+      a->async = strcmp(v, "async") == 0;
+    } else if (strcmp(f, "--write-request") == 0)
       a->write_dir = v;
     else if (strcmp(f, "--calls") == 0) {
       if (!parse_count(v, 1, 100000000, &a->calls)) return usage(why);
@@ -204,12 +213,16 @@ static int write_request(const args *a) {
 typedef struct run {
   ee_client *client;
   const Google__Earthengine__V1__ExportImageRequest *req;
+  bool async;
   atomic_long next;
   long total;
   double *latency_ms; /* [total], or NULL during the warm-up */
   atomic_long errors;
   pthread_mutex_t mu;
   char first_error[EE_STATUS_MESSAGE_MAX + 32];
+  /* async mode */
+  atomic_long finished;
+  pthread_cond_t all_done;
 } run;
 
 static double now_s(void) {
@@ -241,10 +254,64 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* ---- async mode: each completion starts the next call ---- */
+
+typedef struct slot {
+  run *r;
+  long i; /* index of the call in flight */
+  double t0;
+} slot;
+
+static void start_next(slot *s);
+
+static void count_finished(run *r) {
+  if (atomic_fetch_add(&r->finished, 1) + 1 == r->total) {
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_signal(&r->all_done);
+    pthread_mutex_unlock(&r->mu);
+  }
+}
+
+static void on_async_done(void *user, Google__Longrunning__Operation *op, const ee_status *st) {
+  slot *s = user;
+  run *r = s->r;
+  if (r->latency_ms) r->latency_ms[s->i] = (now_s() - s->t0) * 1e3;
+  if (st->code != EE_OK || !op || !op->name[0]) note_error(r, st);
+  ee_message_free(op);
+  count_finished(r);
+  start_next(s);
+}
+
+static void start_next(slot *s) {
+  run *r = s->r;
+  ee_status st;
+  s->i = atomic_fetch_add(&r->next, 1);
+  if (s->i >= r->total) return;
+  s->t0 = now_s();
+  if (ee_client_export_image_async(r->client, r->req, NULL, on_async_done, s, NULL, &st) != EE_OK) {
+    note_error(r, &st);
+    count_finished(r);
+  }
+}
+
+static bool run_async(run *r, long concurrency) {
+  slot slots[MAX_THREADS];
+  atomic_store(&r->finished, 0);
+  for (long i = 0; i < concurrency; i++) {
+    slots[i].r = r;
+    start_next(&slots[i]);
+  }
+  pthread_mutex_lock(&r->mu);
+  while (atomic_load(&r->finished) < r->total) pthread_cond_wait(&r->all_done, &r->mu);
+  pthread_mutex_unlock(&r->mu);
+  return true;
+}
+
 /* Runs r->total calls on `threads` threads; returns false when a thread did not start. */
 static bool run_calls(run *r, long threads) {
   pthread_t t[MAX_THREADS];
   long started = 0;
+  if (r->async) return run_async(r, threads);
   bool ok = true;
   for (; started < threads; started++) {
     if (pthread_create(&t[started], NULL, worker, r) != 0) {
@@ -301,7 +368,7 @@ static void print_result(const args *a, run *r, double seconds, double cpu) {
   qsort(r->latency_ms, (size_t)r->total, sizeof *r->latency_ms, cmp_double);
   char label[64];
   snprintf(label, sizeof label, "%s", a->label ? a->label : "");
-  if (!label[0]) snprintf(label, sizeof label, "ours-%s", a->transport);
+  if (!label[0]) snprintf(label, sizeof label, "ours-%s%s", a->transport, a->async ? "-async" : "");
   long errors = atomic_load(&r->errors);
   printf(
       "%s calls=%ld concurrency=%ld seconds=%.3f calls_per_s=%.1f cpu_us_per_call=%.2f "
@@ -324,8 +391,9 @@ static int bench(const args *a) {
   export_init(&e, a->project);
   ee_client *c = make_client(a);
   if (!c) return 1;
-  run r = {.client = c, .req = &e.req, .total = a->warmup};
+  run r = {.client = c, .req = &e.req, .total = a->warmup, .async = a->async};
   pthread_mutex_init(&r.mu, NULL);
+  pthread_cond_init(&r.all_done, NULL);
   int rc = 1;
   if (!run_calls(&r, a->concurrency)) goto done;
   if (atomic_load(&r.errors)) {
@@ -348,8 +416,9 @@ static int bench(const args *a) {
   rc = atomic_load(&r.errors) ? 1 : 0;
 done:
   free(r.latency_ms);
+  ee_client_free(c); /* before the run's lock goes: the last callback may still hold it */
   pthread_mutex_destroy(&r.mu);
-  ee_client_free(c);
+  pthread_cond_destroy(&r.all_done);
   return rc;
 }
 

@@ -523,40 +523,56 @@ static void scenario_free_busy(void) {
 
 /* ---- handles ---- */
 
+/* One call's test state, on the heap: its callback frees it. */
 typedef struct handle_case {
   ee_call *call;
-  pthread_mutex_t mu;
-  bool released;
+  pthread_mutex_t mu; /* held by the starter until the handle is stored */
 } handle_case;
+
+static atomic_int handle_callbacks;
 
 static void on_handle(void *user, Google__Longrunning__Operation *op, const ee_status *st) {
   (void)st;
   handle_case *h = user;
   pthread_mutex_lock(&h->mu);
-  ee_call_cancel(h->call); /* our own call, from its callback: a no-op */
+  /* Our own call, from its callback, perhaps after the starter released its handle: the
+   * machine still holds the call while its callback runs, and a cancel now is a no-op. */
+  ee_call_cancel(h->call);
   pthread_mutex_unlock(&h->mu);
+  pthread_mutex_destroy(&h->mu);
+  free(h);
   ee_message_free(op);
+  atomic_fetch_add(&handle_callbacks, 1);
 }
 
 static void scenario_handles(void) {
   ee_client *c = client_for(&fast);
   Google__Longrunning__GetOperationRequest req = GOOGLE__LONGRUNNING__GET_OPERATION_REQUEST__INIT;
   ee_status st;
+  int n = 200, started = 0;
   req.name = "projects/async/operations/missing";
-  for (int i = 0; i < 200; i++) {
-    handle_case h = {NULL, PTHREAD_MUTEX_INITIALIZER, false};
-    pthread_mutex_lock(&h.mu); /* the callback waits for the handle to be stored */
-    CHECK(ee_client_get_operation_async(c, &req, NULL, on_handle, &h, &h.call, &st) == EE_OK,
-          "start: %s", st.message);
-    pthread_mutex_unlock(&h.mu);
-    if (i % 2) ee_call_cancel(h.call); /* races the answer: either end is fine */
-    ee_call_release(h.call);           /* while the callback may be running */
-    sleep_ms(2);
-    pthread_mutex_lock(&h.mu); /* the callback (if it started) is done with h */
-    pthread_mutex_unlock(&h.mu);
+  for (int i = 0; i < n; i++) {
+    handle_case *h = calloc(1, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_lock(&h->mu);
+    ee_code rc = ee_client_get_operation_async(c, &req, NULL, on_handle, h, &h->call, &st);
+    ee_call *call = h->call; /* h is the callback's from the unlock on */
+    pthread_mutex_unlock(&h->mu);
+    CHECK(rc == EE_OK, "start: %s", st.message);
+    if (rc != EE_OK) {
+      pthread_mutex_destroy(&h->mu);
+      free(h);
+      continue;
+    }
+    started++;
+    if (i % 2) ee_call_cancel(call); /* races the answer: either end is fine */
+    if (i % 3) sleep_ms(1);
+    ee_call_release(call); /* before, during or after the callback */
   }
   ee_client_free(c); /* waits for the last callbacks */
-  printf("  200 calls with handles released while running\n");
+  CHECK(atomic_load(&handle_callbacks) == started, "%d callbacks for %d calls",
+        atomic_load(&handle_callbacks), started);
+  printf("  %d calls with handles cancelled and released while running\n", started);
 }
 
 int main(int argc, char **argv) {

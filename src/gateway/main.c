@@ -58,8 +58,8 @@ typedef struct int_flag {
 } int_flag;
 
 static const int_flag int_flags[] = {
-    {"--grpc-port", 0, 65535},    {"--max-in-flight", 1, 1000000}, {"--grace-ms", 0, 600000},
-    {"--threads", 1, 64},         {"--max-attempts", 1, 100},
+    {"--grpc-port", 0, 65535}, {"--max-in-flight", 1, 1000000}, {"--grace-ms", 0, 600000},
+    {"--threads", 1, 64},      {"--max-attempts", 1, 100},
 };
 
 static int *int_field(gw_config *c, const char *flag) {

@@ -340,8 +340,8 @@ static void start_upstream(gw_call *c, const uint8_t *bytes, size_t len,
     return;
   }
   call_ref(c); /* for upstream_done */
-  ee_code rc = ee_client_call_bytes_async(g->client, c->rpc, bytes, len, co, upstream_done, c,
-                                          &up, &st);
+  ee_code rc =
+      ee_client_call_bytes_async(g->client, c->rpc, bytes, len, co, upstream_done, c, &up, &st);
   if (rc != EE_OK) {
     pthread_rwlock_unlock(&g->client_lock);
     atomic_fetch_sub(&g->in_flight, 1);
@@ -554,8 +554,7 @@ static void gw_abort(gateway *g) {
   free(g);
 }
 
-ee_code gw_start(const gw_config *cfg, ee_client *client, gateway **out, int *port,
-                 ee_status *st) {
+ee_code gw_start(const gw_config *cfg, ee_client *client, gateway **out, int *port, ee_status *st) {
   *out = NULL;
   gateway *g = gateway_new(cfg, client);
   if (!g) {

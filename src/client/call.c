@@ -38,7 +38,7 @@ struct ee_call {
   bool force_refresh;   /* the next attempt asks for a new token */
   uint64_t token_gen;   /* generation of the credentials' token the last attempt sent */
   eei_done done;
-  char *quota_project; /* per-call x-goog-user-project, or NULL for the client's */
+  char *quota_project;   /* per-call x-goog-user-project, or NULL for the client's */
   eei_call *prev, *next; /* in client->calls */
 };
 
@@ -88,7 +88,9 @@ void eei_call_release(eei_call *call) {
 static void deliver(const eei_done *d, ProtobufCMessage *resp, const ee_status *st) {
   switch (d->kind) {
     case EEI_DONE_MESSAGE: d->fn.message(d->user, resp, st); return;
-    case EEI_DONE_OPERATION: d->fn.operation(d->user, (Google__Longrunning__Operation *)resp, st); return;
+    case EEI_DONE_OPERATION:
+      d->fn.operation(d->user, (Google__Longrunning__Operation *)resp, st);
+      return;
     case EEI_DONE_LIST:
       d->fn.list(d->user, (Google__Longrunning__ListOperationsResponse *)resp, st);
       return;
@@ -211,7 +213,8 @@ static ee_code launch(eei_call *call, ee_status *st) {
   }
   /* The token source may block (a refresh): not under the call's lock. */
   ee_code rc = eei_attempt_headers(c, refresh, false, &call->token_gen, &token, headers, &n, st);
-  if (rc == EE_OK && call->quota_project) eei_set_header(headers, &n, "x-goog-user-project", call->quota_project);
+  if (rc == EE_OK && call->quota_project)
+    eei_set_header(headers, &n, "x-goog-user-project", call->quota_project);
   if (rc == EE_OK) {
     int64_t now = eei_now_ms();
     int64_t deadline = now + c->opts.attempt_timeout_ms;

@@ -123,11 +123,11 @@ ee_code ee_client_call_bytes_async(ee_client *c, const char *rpc, const uint8_t 
   return rc;
 }
 
-#define TYPED_ASYNC(fn_name, req_type, rpc, done_type, kind_, member)                        \
-  ee_code fn_name(ee_client *c, const req_type *req, const ee_call_options *co,             \
-                  done_type done, void *user, ee_call **call, ee_status *st) {              \
-    eei_done d = {.kind = kind_, .fn.member = done, .user = user};                          \
-    return start_async(c, rpc, req ? &req->base : NULL, co, &d, call, st);                  \
+#define TYPED_ASYNC(fn_name, req_type, rpc, done_type, kind_, member)                           \
+  ee_code fn_name(ee_client *c, const req_type *req, const ee_call_options *co, done_type done, \
+                  void *user, ee_call **call, ee_status *st) {                                  \
+    eei_done d = {.kind = kind_, .fn.member = done, .user = user};                              \
+    return start_async(c, rpc, req ? &req->base : NULL, co, &d, call, st);                      \
   }
 
 TYPED_ASYNC(ee_client_export_image_async, Google__Earthengine__V1__ExportImageRequest, RPC_EXPORT,

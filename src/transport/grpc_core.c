@@ -1,10 +1,13 @@
 /* The gRPC transport on grpc core's C API (transport.h's contract).
  *
- * One channel and one completion queue per transport; one event thread blocks in
- * grpc_completion_queue_next and so also drives grpc's I/O. Every attempt is one grpc_call
- * on that queue with one batch holding all six unary ops; the batch's completion is the
- * attempt's only event, so the "state machine" is start -> complete -> done. The attempt
- * itself is the batch tag.
+ * One channel and one completion queue per transport: our own, polled by
+ * completion_threads threads that block in grpc_completion_queue_next (and so also drive
+ * grpc's I/O), or the caller's (ee_client_options.grpc_cq), whose polling loop hands our
+ * events back through eei_grpc_event; likewise the channel may be the caller's. Every
+ * attempt is one grpc_call on that queue with one batch holding all six unary ops; the
+ * batch's completion is the attempt's only event, so the "state machine" is start ->
+ * complete -> done. The batch tag is the attempt's address with its lowest bit set
+ * (ee_client_owns_tag).
  *
  * Lifetime: an attempt is on the transport's live list from start until its done returned;
  * cancel (grpc_call_cancel, thread-safe) is only valid while it is there, which is what
@@ -47,7 +50,7 @@
 
 struct eei_transport {
   grpc_completion_queue *cq;
-  bool own_cq;           /* false: the caller's queue (ee_client_options.grpc_cq) */
+  bool own_cq; /* false: the caller's queue (ee_client_options.grpc_cq) */
   grpc_channel_credentials *creds;
   grpc_channel *channel; /* NULL until the first start; then fixed (under mu) */
   bool own_channel;      /* false: the caller's channel, never destroyed here */

@@ -16,7 +16,7 @@
 
 /* Our own tags are pointers to these (aligned: their lowest bit is clear). */
 typedef struct handler {
-  grpc_call *call;              /* the incoming call */
+  grpc_call *call; /* the incoming call */
   grpc_call_details details;
   grpc_metadata_array md;
   grpc_byte_buffer *request, *reply;
@@ -24,14 +24,20 @@ typedef struct handler {
   char op_name[256];
   ee_status st;
 } handler;
-typedef struct tag { void (*fn)(struct tag *, int ok); } tag;
+typedef struct tag {
+  void (*fn)(struct tag *, int ok);
+} tag;
 
 static grpc_completion_queue *cq;
 static ee_client *client;
 static handler h;
 static int finished;
 
-static void on_sent(tag *t, int ok) { (void)t; (void)ok; finished++; }
+static void on_sent(tag *t, int ok) {
+  (void)t;
+  (void)ok;
+  finished++;
+}
 static tag sent_tag = {on_sent};
 
 /* The eeclient callback: on this same polling thread. Replies to the service's caller. */
@@ -60,13 +66,17 @@ static void on_export(void *user, Google__Longrunning__Operation *op, const ee_s
 static void on_request_read(tag *t, int ok) {
   (void)t;
   if (!ok || !h.request) return;
-  Google__Earthengine__V1__ExportImageRequest req = GOOGLE__EARTHENGINE__V1__EXPORT_IMAGE_REQUEST__INIT;
+  Google__Earthengine__V1__ExportImageRequest req =
+      GOOGLE__EARTHENGINE__V1__EXPORT_IMAGE_REQUEST__INIT;
   Google__Earthengine__V1__Expression expr = GOOGLE__EARTHENGINE__V1__EXPRESSION__INIT;
-  Google__Earthengine__V1__Expression__ValuesEntry entry = GOOGLE__EARTHENGINE__V1__EXPRESSION__VALUES_ENTRY__INIT;
+  Google__Earthengine__V1__Expression__ValuesEntry entry =
+      GOOGLE__EARTHENGINE__V1__EXPRESSION__VALUES_ENTRY__INIT;
   Google__Earthengine__V1__Expression__ValuesEntry *entries[1] = {&entry};
   Google__Earthengine__V1__ValueNode node = GOOGLE__EARTHENGINE__V1__VALUE_NODE__INIT;
-  Google__Earthengine__V1__ImageFileExportOptions file = GOOGLE__EARTHENGINE__V1__IMAGE_FILE_EXPORT_OPTIONS__INIT;
-  Google__Earthengine__V1__DriveDestination drive = GOOGLE__EARTHENGINE__V1__DRIVE_DESTINATION__INIT;
+  Google__Earthengine__V1__ImageFileExportOptions file =
+      GOOGLE__EARTHENGINE__V1__IMAGE_FILE_EXPORT_OPTIONS__INIT;
+  Google__Earthengine__V1__DriveDestination drive =
+      GOOGLE__EARTHENGINE__V1__DRIVE_DESTINATION__INIT;
   grpc_byte_buffer_reader r;
   grpc_byte_buffer_reader_init(&r, h.request);
   grpc_slice all = grpc_byte_buffer_reader_readall(&r);
@@ -88,11 +98,13 @@ static void on_request_read(tag *t, int ok) {
   drive.folder = "embed";
   drive.filename_prefix = "img";
   file.file_format = GOOGLE__EARTHENGINE__V1__IMAGE_FILE_FORMAT__GEO_TIFF;
-  file.destination_case = GOOGLE__EARTHENGINE__V1__IMAGE_FILE_EXPORT_OPTIONS__DESTINATION_DRIVE_DESTINATION;
+  file.destination_case =
+      GOOGLE__EARTHENGINE__V1__IMAGE_FILE_EXPORT_OPTIONS__DESTINATION_DRIVE_DESTINATION;
   file.drive_destination = &drive;
   req.expression = &expr;
   req.description = description;
-  req.export_options_case = GOOGLE__EARTHENGINE__V1__EXPORT_IMAGE_REQUEST__EXPORT_OPTIONS_FILE_EXPORT_OPTIONS;
+  req.export_options_case =
+      GOOGLE__EARTHENGINE__V1__EXPORT_IMAGE_REQUEST__EXPORT_OPTIONS_FILE_EXPORT_OPTIONS;
   req.file_export_options = &file;
   if (ee_client_export_image_async(client, &req, NULL, on_export, &h, NULL, &h.st) != EE_OK)
     on_export(&h, NULL, &h.st); /* refused before sending: answer with the error */
@@ -121,7 +133,11 @@ static grpc_byte_buffer *client_reply;
 static grpc_status_code client_status;
 static grpc_slice client_details;
 static grpc_metadata_array client_initial, client_trailing;
-static void on_client_done(tag *t, int ok) { (void)t; (void)ok; finished++; }
+static void on_client_done(tag *t, int ok) {
+  (void)t;
+  (void)ok;
+  finished++;
+}
 static tag client_tag = {on_client_done};
 
 static grpc_call *call_service(grpc_channel *ch, grpc_byte_buffer *request) {

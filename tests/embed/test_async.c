@@ -138,7 +138,8 @@ static bool await(result *r) {
 }
 
 /* The blocking call's outcome in the same form. */
-static void take_blocking(result *r, ee_code rc, const ProtobufCMessage *resp, const ee_status *st) {
+static void take_blocking(result *r, ee_code rc, const ProtobufCMessage *resp,
+                          const ee_status *st) {
   r->calls = 1;
   r->st = *st;
   r->st.code = rc;
@@ -148,7 +149,8 @@ static void take_blocking(result *r, ee_code rc, const ProtobufCMessage *resp, c
 static bool same_status(const ee_status *a, const ee_status *b) {
   return a->code == b->code && strcmp(a->message, b->message) == 0 &&
          strcmp(a->reason, b->reason) == 0 && strcmp(a->domain, b->domain) == 0 &&
-         a->metadata_len == b->metadata_len && memcmp(a->metadata, b->metadata, a->metadata_len) == 0;
+         a->metadata_len == b->metadata_len &&
+         memcmp(a->metadata, b->metadata, a->metadata_len) == 0;
 }
 
 /* The emulator's progress moves with the clock; everything else of an operation that
@@ -170,8 +172,8 @@ static void compare(const char *what, result *async, result *blocking) {
   CHECK(same_status(&async->st, &blocking->st), "%s: async %s \"%s\", blocking %s \"%s\"", what,
         ee_code_name(async->st.code), async->st.message, ee_code_name(blocking->st.code),
         blocking->st.message);
-  CHECK(strcmp(async->json, blocking->json) == 0, "%s: responses differ\n async:    %s\n blocking: %s",
-        what, async->json, blocking->json);
+  CHECK(strcmp(async->json, blocking->json) == 0,
+        "%s: responses differ\n async:    %s\n blocking: %s", what, async->json, blocking->json);
   printf("  %-34s %s\n", what, ee_code_name(async->st.code));
 }
 
@@ -337,8 +339,8 @@ static void parity_generic(ee_client *c, const char *name) {
   /* Bad bytes and a bad request are refused at the start, naming what is wrong. */
   static const uint8_t junk[] = {0x0a, 0x7f, 'x'};
   CHECK(ee_client_call_bytes_async(c, "/google.longrunning.Operations/GetOperation", junk,
-                                   sizeof junk, NULL, on_message, &b, NULL, &st) ==
-                EE_INVALID_ARGUMENT &&
+                                   sizeof junk, NULL, on_message, &b, NULL,
+                                   &st) == EE_INVALID_ARGUMENT &&
             strstr(st.message, "GetOperationRequest"),
         "junk bytes: %s", st.message);
   req.name = "not-an-operation-name";
@@ -348,8 +350,8 @@ static void parity_generic(ee_client *c, const char *name) {
   CHECK(rc == EE_INVALID_ARGUMENT && strstr(st.message, "name"),
         "bad name refused before sending: %s %s", ee_code_name(rc), st.message);
   if (rc == EE_OK) await(&b);
-  CHECK(ee_client_call_async(c, "/nope.Service/Nope", &req.base, NULL, on_message, &b, NULL,
-                             &st) == EE_UNIMPLEMENTED,
+  CHECK(ee_client_call_async(c, "/nope.Service/Nope", &req.base, NULL, on_message, &b, NULL, &st) ==
+            EE_UNIMPLEMENTED,
         "unknown rpc: %s", st.message);
   result_destroy(&a);
   result_destroy(&b);
@@ -390,7 +392,8 @@ static void on_many(void *user, Google__Longrunning__Operation *op, const ee_sta
   if (st->code == EE_OK && op && op->name)
     snprintf(t->names[t->ok++], 96, "%s", op->name);
   else if (!t->first_error[0])
-    snprintf(t->first_error, sizeof t->first_error, "%s: %.200s", ee_code_name(st->code), st->message);
+    snprintf(t->first_error, sizeof t->first_error, "%s: %.200s", ee_code_name(st->code),
+             st->message);
   t->done++;
   pthread_cond_broadcast(&t->cv);
   pthread_mutex_unlock(&t->mu);
@@ -503,9 +506,9 @@ static void scenario_free_busy(void) {
   ee_status st;
   req.name = "projects/async/operations/any";
   for (int i = 0; i < n; i++)
-    CHECK(ee_client_get_operation_async(c, &req, NULL, on_free_busy, &cancelled, NULL, &st) ==
-              EE_OK,
-          "start %d: %s", i, st.message);
+    CHECK(
+        ee_client_get_operation_async(c, &req, NULL, on_free_busy, &cancelled, NULL, &st) == EE_OK,
+        "start %d: %s", i, st.message);
   sleep_ms(100);
   int64_t t0 = now_ms();
   ee_client_free(c);

@@ -5,9 +5,10 @@
  * the generated request and response structs and the errors are the same for both.
  *
  * Calls. Every RPC is a state machine driven by completion events: curl's multi
- * interface (REST) or a grpc completion queue (gRPC), each on a thread the client owns,
- * plus one timer thread for retry backoff. A blocking call starts the same machine and
- * waits for it, so blocking and asynchronous calls are one code path.
+ * interface (REST) or a grpc completion queue (gRPC: the client's own, polled by its
+ * completion threads, or a queue the caller polls), plus one timer thread for retry
+ * backoff. A blocking call starts the same machine and waits for it, so blocking and
+ * asynchronous calls (the _async functions) are one code path.
  *
  * Before anything is sent, a request is checked locally (path patterns of the route,
  * requestId charset and length, priority range, exactly one export destination); a
@@ -122,15 +123,15 @@ typedef struct ee_client_options {
   ee_log_fn log_fn;          /* NULL = no log */
   void *log_user;
   /* gRPC only. */
-  int completion_threads; /* threads polling the client's completion queue, which run the
-                             callbacks of async calls; default 1, at most 64. (REST runs
-                             its one event thread.) Ignored with grpc_cq. */
-  struct grpc_channel *grpc_channel;  /* the caller's channel: the client starts its calls on
-                                         it and never closes it (it must outlive the client);
-                                         its credentials and connection pool are used, so
-                                         endpoint only names the service in logs, and
-                                         ca_file, connect_timeout_ms and user_agent do not
-                                         apply. NULL = the client makes its own. */
+  int completion_threads;            /* threads polling the client's completion queue, which run the
+                                        callbacks of async calls; default 1, at most 64. (REST runs
+                                        its one event thread.) Ignored with grpc_cq. */
+  struct grpc_channel *grpc_channel; /* the caller's channel: the client starts its calls on
+                                        it and never closes it (it must outlive the client);
+                                        its credentials and connection pool are used, so
+                                        endpoint only names the service in logs, and
+                                        ca_file, connect_timeout_ms and user_agent do not
+                                        apply. NULL = the client makes its own. */
   struct grpc_completion_queue *grpc_cq; /* a queue the caller polls (see "Bring your own
                                             completion queue" below); NULL = the client's own
                                             queue and threads */
@@ -274,25 +275,27 @@ EE_API ee_code ee_client_call_bytes_async(ee_client *c, const char *rpc, const u
                                           ee_call_done_fn done, void *user, ee_call **call,
                                           ee_status *st);
 
-EE_API ee_code ee_client_export_image_async(
-    ee_client *c, const Google__Earthengine__V1__ExportImageRequest *req,
-    const ee_call_options *co, ee_operation_done_fn done, void *user, ee_call **call,
-    ee_status *st);
-EE_API ee_code ee_client_get_operation_async(
-    ee_client *c, const Google__Longrunning__GetOperationRequest *req, const ee_call_options *co,
-    ee_operation_done_fn done, void *user, ee_call **call, ee_status *st);
+EE_API ee_code ee_client_export_image_async(ee_client *c,
+                                            const Google__Earthengine__V1__ExportImageRequest *req,
+                                            const ee_call_options *co, ee_operation_done_fn done,
+                                            void *user, ee_call **call, ee_status *st);
+EE_API ee_code ee_client_get_operation_async(ee_client *c,
+                                             const Google__Longrunning__GetOperationRequest *req,
+                                             const ee_call_options *co, ee_operation_done_fn done,
+                                             void *user, ee_call **call, ee_status *st);
 EE_API ee_code ee_client_list_operations_async(
-    ee_client *c, const Google__Longrunning__ListOperationsRequest *req,
-    const ee_call_options *co, ee_list_done_fn done, void *user, ee_call **call, ee_status *st);
+    ee_client *c, const Google__Longrunning__ListOperationsRequest *req, const ee_call_options *co,
+    ee_list_done_fn done, void *user, ee_call **call, ee_status *st);
 EE_API ee_code ee_client_cancel_operation_async(
-    ee_client *c, const Google__Longrunning__CancelOperationRequest *req,
-    const ee_call_options *co, ee_empty_done_fn done, void *user, ee_call **call, ee_status *st);
+    ee_client *c, const Google__Longrunning__CancelOperationRequest *req, const ee_call_options *co,
+    ee_empty_done_fn done, void *user, ee_call **call, ee_status *st);
 EE_API ee_code ee_client_delete_operation_async(
-    ee_client *c, const Google__Longrunning__DeleteOperationRequest *req,
-    const ee_call_options *co, ee_empty_done_fn done, void *user, ee_call **call, ee_status *st);
-EE_API ee_code ee_client_wait_operation_async(
-    ee_client *c, const Google__Longrunning__WaitOperationRequest *req, const ee_call_options *co,
-    ee_operation_done_fn done, void *user, ee_call **call, ee_status *st);
+    ee_client *c, const Google__Longrunning__DeleteOperationRequest *req, const ee_call_options *co,
+    ee_empty_done_fn done, void *user, ee_call **call, ee_status *st);
+EE_API ee_code ee_client_wait_operation_async(ee_client *c,
+                                              const Google__Longrunning__WaitOperationRequest *req,
+                                              const ee_call_options *co, ee_operation_done_fn done,
+                                              void *user, ee_call **call, ee_status *st);
 
 /* Asks the call to end now: its callback runs (once, as always) with EE_CANCELLED unless
  * it already ended otherwise. A request already sent may still take effect at the service

@@ -1,5 +1,6 @@
 /* The RPCs by name and type, all pages of a list, following an operation to its end, and
  * the dry-run description of a call. Each is a thin layer on the call state machine. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -247,6 +248,115 @@ void ee_operation_iter_free(ee_operation_iter *it) {
   free(it->name);
   free(it->filter);
   free(it);
+}
+
+/* ---- all pages, asynchronously ---- */
+
+typedef struct pager {
+  ee_client *client;
+  ee_call_options co;
+  bool has_co;
+  char *quota_project;
+  Google__Longrunning__ListOperationsRequest req; /* shallow; strings below */
+  char *name, *filter;
+  char page_token[MAX_PAGE_TOKEN];
+  ee_page_fn on_page;
+  ee_empty_done_fn done;
+  void *user;
+} pager;
+
+static void pager_free(pager *p) {
+  free(p->name);
+  free(p->filter);
+  free(p->quota_project);
+  free(p);
+}
+
+static void pager_end(pager *p, const ee_status *st) {
+  ee_empty_done_fn done = p->done;
+  void *user = p->user;
+  pager_free(p);
+  done(user, st);
+}
+
+static void on_page_done(void *user, Google__Longrunning__ListOperationsResponse *page,
+                         const ee_status *st);
+
+static ee_code pager_next(pager *p, ee_status *st) {
+  p->req.page_token = p->page_token;
+  return ee_client_list_operations_async(p->client, &p->req, p->has_co ? &p->co : NULL,
+                                         on_page_done, p, NULL, st);
+}
+
+/* One page came: hand it over, then fetch the next one from here (a client thread). */
+static void on_page_done(void *user, Google__Longrunning__ListOperationsResponse *page,
+                         const ee_status *st) {
+  pager *p = user;
+  ee_status next_st;
+  if (st->code != EE_OK) {
+    pager_end(p, st);
+    return;
+  }
+  bool more = p->on_page(p->user, page);
+  const char *next = page->next_page_token ? page->next_page_token : "";
+  if (more && next[0] && strlen(next) >= MAX_PAGE_TOKEN) {
+    ee_status_set(&next_st, EE_OUT_OF_RANGE, "nextPageToken: longer than %d bytes",
+                  MAX_PAGE_TOKEN - 1);
+    more = false;
+  } else {
+    ee_status_clear(&next_st);
+    more = more && next[0];
+    if (more) memcpy(p->page_token, next, strlen(next) + 1);
+  }
+  ee_message_free(page);
+  if (more && pager_next(p, &next_st) == EE_OK) return;
+  pager_end(p, &next_st);
+}
+
+static ee_code pager_new(ee_client *c, const Google__Longrunning__ListOperationsRequest *req,
+                         const ee_call_options *co, pager **out, ee_status *st) {
+  pager *p = calloc(1, sizeof *p);
+  if (!p) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
+  p->client = c;
+  p->req = *req;
+  p->name = dup_or_null(req->name);
+  p->filter = dup_or_null(req->filter);
+  p->req.name = p->name;
+  p->req.filter = p->filter;
+  if (co) {
+    p->co = *co;
+    p->has_co = true;
+    p->quota_project = dup_or_null(co->quota_project);
+    p->co.quota_project = p->quota_project;
+  }
+  snprintf(p->page_token, sizeof p->page_token, "%s", req->page_token ? req->page_token : "");
+  if ((req->name && !p->name) || (req->filter && !p->filter) ||
+      (co && co->quota_project && !p->quota_project)) {
+    pager_free(p);
+    return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  *out = p;
+  return EE_OK;
+}
+
+ee_code ee_client_list_all_async(ee_client *c,
+                                 const Google__Longrunning__ListOperationsRequest *req,
+                                 const ee_call_options *co, ee_page_fn on_page,
+                                 ee_empty_done_fn done, void *user, ee_status *st) {
+  pager *p = NULL;
+  if (!c || !req || !on_page || !done)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "client, request, on_page and done are required");
+  if (req->page_token && strlen(req->page_token) >= MAX_PAGE_TOKEN)
+    return ee_status_set(st, EE_INVALID_ARGUMENT, "pageToken: longer than %d bytes",
+                         MAX_PAGE_TOKEN - 1);
+  ee_code rc = pager_new(c, req, co, &p, st);
+  if (rc != EE_OK) return rc;
+  p->on_page = on_page;
+  p->done = done;
+  p->user = user;
+  rc = pager_next(p, st);
+  if (rc != EE_OK) pager_free(p);
+  return rc;
 }
 
 /* ---- following an operation ---- */

@@ -12,6 +12,8 @@
  *              DEADLINE_EXCEEDED, on time
  *   free_busy  ee_client_free with calls in flight: every callback has run (CANCELLED)
  *              when it returns, and none runs after
+ *   pages      ee_client_list_all_async sees every operation the blocking iterator sees,
+ *              page by page, and stops when on_page says so
  *   handles    a handle outlives its call: cancel after the end is a no-op, release from
  *              another thread while the callback runs is safe (run it under ASan/TSan)
  *
@@ -524,6 +526,75 @@ static void scenario_free_busy(void) {
          atomic_load(&cancelled), atomic_load(&after_free), (long long)took);
 }
 
+/* ---- all pages ---- */
+
+typedef struct pages {
+  result end;
+  int pages, ops, stop_after; /* stop_after 0: never stop */
+  char names[64][96];
+} pages;
+
+static bool on_page(void *user, const Google__Longrunning__ListOperationsResponse *page) {
+  pages *p = user;
+  p->pages++;
+  for (size_t i = 0; i < page->n_operations; i++, p->ops++)
+    if (p->ops < 64)
+      snprintf(p->names[p->ops], sizeof p->names[0], "%s", page->operations[i]->name);
+  return p->stop_after == 0 || p->pages < p->stop_after;
+}
+
+static void on_pages_end(void *user, const ee_status *st) {
+  record(&((pages *)user)->end, NULL, st);
+}
+
+static void scenario_pages(void) {
+  ee_client *c = client_for(&fast);
+  Google__Longrunning__ListOperationsRequest req =
+      GOOGLE__LONGRUNNING__LIST_OPERATIONS_REQUEST__INIT;
+  ee_status st;
+  char name[256], id[64];
+  for (int i = 0; i < 7; i++) {
+    snprintf(id, sizeof id, "async-pages-%s-%d", transport_name, i);
+    parity_export(c, id, name, sizeof name);
+  }
+  /* The blocking iterator's view, as the oracle. */
+  char want[64][96];
+  int n_want = 0;
+  ee_operation_iter *it = NULL;
+  req.page_size = 2;
+  CHECK(ee_client_list_all(c, &req, NULL, &it, &st) == EE_OK, "list_all: %s", st.message);
+  const Google__Longrunning__Operation *op;
+  while (ee_operation_iter_next(it, &op, &st) == EE_OK && op)
+    if (n_want < 64) snprintf(want[n_want++], sizeof want[0], "%s", op->name);
+  size_t want_pages = ee_operation_iter_pages(it);
+  ee_operation_iter_free(it);
+
+  pages *p = calloc(1, sizeof *p);
+  result_init(&p->end);
+  CHECK(ee_client_list_all_async(c, &req, NULL, on_page, on_pages_end, p, &st) == EE_OK,
+        "list_all_async: %s", st.message);
+  CHECK(await(&p->end) && p->end.st.code == EE_OK, "listing ends OK: %s", p->end.st.message);
+  CHECK(p->ops == n_want && (size_t)p->pages == want_pages,
+        "async %d ops in %d pages, blocking %d in %zu", p->ops, p->pages, n_want, want_pages);
+  for (int i = 0; i < n_want && i < p->ops; i++)
+    CHECK(strcmp(p->names[i], want[i]) == 0, "operation %d: %s vs %s", i, p->names[i], want[i]);
+  printf("  list_all_async: %d operations in %d pages (blocking: %d in %zu)\n", p->ops, p->pages,
+         n_want, want_pages);
+  result_destroy(&p->end);
+  memset(p, 0, sizeof *p);
+
+  /* on_page says stop after the second page: done(OK) then, no third page. */
+  p->stop_after = 2;
+  result_init(&p->end);
+  CHECK(ee_client_list_all_async(c, &req, NULL, on_page, on_pages_end, p, &st) == EE_OK,
+        "list_all_async: %s", st.message);
+  CHECK(await(&p->end) && p->end.st.code == EE_OK && p->pages == 2 && p->end.calls == 1,
+        "stopped after %d pages, %d ends: %s", p->pages, p->end.calls, p->end.st.message);
+  result_destroy(&p->end);
+  free(p);
+  ee_client_free(c);
+}
+
 /* ---- handles ---- */
 
 /* One call's test state, on the heap: its callback frees it. */
@@ -580,7 +651,8 @@ static void scenario_handles(void) {
 
 int main(int argc, char **argv) {
   if (argc != 3 || (strcmp(argv[1], "rest") && strcmp(argv[1], "grpc"))) {
-    fprintf(stderr, "usage: test_async rest|grpc parity|many|cancel|deadline|free_busy|handles\n");
+    fprintf(stderr,
+            "usage: test_async rest|grpc parity|many|cancel|deadline|free_busy|pages|handles\n");
     return 2;
   }
   transport_name = argv[1];
@@ -602,6 +674,8 @@ int main(int argc, char **argv) {
     scenario_deadline();
   else if (strcmp(s, "free_busy") == 0)
     scenario_free_busy();
+  else if (strcmp(s, "pages") == 0)
+    scenario_pages();
   else if (strcmp(s, "handles") == 0)
     scenario_handles();
   else {

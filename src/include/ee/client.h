@@ -297,6 +297,18 @@ EE_API ee_code ee_client_wait_operation_async(ee_client *c,
                                               const ee_call_options *co, ee_operation_done_fn done,
                                               void *user, ee_call **call, ee_status *st);
 
+/* Every page of ListOperations, asynchronously: fetches page after page (from the client
+ * thread that got the previous one), calling on_page with each (borrowed for the
+ * callback) until it returns false or the last page came, then done once: EE_OK, or the
+ * failed page's status (a page's retries as for any call). On failure at the start,
+ * nothing was sent and neither callback runs. req (copied) as for ee_client_list_all;
+ * ee_client_free ends a running listing with CANCELLED. */
+typedef bool (*ee_page_fn)(void *user, const Google__Longrunning__ListOperationsResponse *page);
+EE_API ee_code ee_client_list_all_async(ee_client *c,
+                                        const Google__Longrunning__ListOperationsRequest *req,
+                                        const ee_call_options *co, ee_page_fn on_page,
+                                        ee_empty_done_fn done, void *user, ee_status *st);
+
 /* Asks the call to end now: its callback runs (once, as always) with EE_CANCELLED unless
  * it already ended otherwise. A request already sent may still take effect at the service
  * (an export may start). Any thread, also from a callback; a no-op once the call ended.

@@ -115,7 +115,8 @@ static void prune(emu_tokens *t, int64_t now) {
   size_t k = 0;
   for (size_t i = 0; i < t->n_live; i++)
     if (t->live[i].expires_ns > now) t->live[k++] = t->live[i];
-  OPENSSL_cleanse(t->live + k, (t->n_live - k) * sizeof *t->live);
+  if (k < t->n_live) /* never arithmetic on the NULL of an empty table (UBSan) */
+    OPENSSL_cleanse(t->live + k, (t->n_live - k) * sizeof *t->live);
   t->n_live = k;
 }
 

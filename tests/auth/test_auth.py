@@ -108,6 +108,9 @@ class Emulator:
         self.proc.stdout.close()
         self.err.close()
         TRANSCRIPT.append(("emulator stderr", self.stderr()))
+        # A crash (a sanitizer abort) would otherwise show only as refused connections.
+        if self.proc.returncode != 0 or "runtime error" in self.stderr():
+            raise AssertionError("ee-emulator exited %s:\n%s" % (self.proc.returncode, self.stderr()))
 
 
 def clean_env(**extra):

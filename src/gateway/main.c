@@ -96,6 +96,16 @@ static int apply_flag(gw_config *c, const char *flag, const char *v) {
   return 0;
 }
 
+/* Every flag takes a value; an unknown one is named as such, not as missing its value. */
+static bool known_flag(const char *flag) {
+  static const char *const flags[] = {
+      "--host",          "--grpc-port", "--upstream", "--upstream-transport",
+      "--max-in-flight", "--grace-ms",  "--threads",  "--max-attempts"};
+  for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+    if (strcmp(flag, flags[i]) == 0) return true;
+  return false;
+}
+
 static int parse_args(int argc, char **argv, gw_config *c) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -112,6 +122,7 @@ static int parse_args(int argc, char **argv, gw_config *c) {
     const char *eq = strchr(a, '='), *v;
     size_t flen = eq ? (size_t)(eq - a) : strlen(a);
     snprintf(flag, sizeof flag, "%.*s", (int)(flen < 63 ? flen : 63), a);
+    if (!known_flag(flag)) return usage_error("unknown flag %s (see --help)", flag);
     if (eq) {
       v = eq + 1;
     } else {

@@ -237,10 +237,35 @@ static ee_code launch(eei_call *call, ee_status *st) {
   return rc;
 }
 
+/* A call that ends on the timer thread (cancelled during a backoff, or its retry could
+ * not start) finishes on a completion thread when the transport can take it there. */
+typedef struct posted_end {
+  eei_call *call;
+  ee_status st;
+} posted_end;
+
+static void finish_posted(void *arg) {
+  posted_end *pe = arg;
+  finish(pe->call, NULL, &pe->st);
+  free(pe);
+}
+
 static void launch_from_timer(void *arg) {
   eei_call *call = arg;
-  ee_status st;
-  if (launch(call, &st) != EE_OK) finish(call, NULL, &st);
+  ee_client *c = call->client;
+  posted_end *pe = malloc(sizeof *pe);
+  ee_status fallback, *st = pe ? &pe->st : &fallback;
+  if (launch(call, st) == EE_OK) {
+    free(pe);
+    return;
+  }
+  if (pe) {
+    pe->call = call;
+    if (c->ops->post && c->ops->post(c->transport, finish_posted, pe) == EE_OK) return;
+    fallback = pe->st;
+    free(pe);
+  }
+  finish(call, NULL, &fallback);
 }
 
 static void on_attempt_done(void *user, eei_attempt_result *res) {

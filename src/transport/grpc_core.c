@@ -63,6 +63,7 @@ struct eei_transport {
   pthread_mutex_t mu;
   pthread_cond_t idle;      /* signalled (while closing) when live becomes empty */
   struct eei_attempt *live; /* attempts whose done has not returned (doubly linked) */
+  size_t n_posted;          /* posted functions that have not run yet */
   bool closing;             /* destroy began: start refuses */
 };
 
@@ -74,7 +75,18 @@ struct eei_prepared {
   char *target;       /* "host:port/pkg.Service/Method" */
 };
 
+/* What a tag points to (lowest bit cleared): an attempt, or a posted function. */
+enum { TAG_ATTEMPT = 0x41545450, TAG_POST = 0x504f5354 };
+
+typedef struct posted {
+  int kind; /* TAG_POST */
+  eei_transport *t;
+  void (*fn)(void *arg);
+  void *arg;
+} posted;
+
 struct eei_attempt {
+  int kind; /* TAG_ATTEMPT */
   /* Stored (release) just before the batch starts, loaded (acquire) when its completion
    * arrives: grpc's own hand-over through the queue is invisible to ThreadSanitizer
    * (Debian's grpc is not instrumented), so this states the ordering it provides. */
@@ -220,7 +232,7 @@ static void grpc_destroy(eei_transport *t) {
   pthread_mutex_lock(&t->mu);
   t->closing = true;
   for (struct eei_attempt *a = t->live; a; a = a->next) grpc_call_cancel(a->call, NULL);
-  while (t->live) pthread_cond_wait(&t->idle, &t->mu);
+  while (t->live || t->n_posted) pthread_cond_wait(&t->idle, &t->mu);
   pthread_mutex_unlock(&t->mu);
   stop_queue(t);
   transport_free(t);
@@ -452,7 +464,7 @@ static void release(eei_transport *t, eei_attempt *a) {
   else
     t->live = a->next;
   if (a->next) a->next->prev = a->prev;
-  bool idle = !t->live && t->closing;
+  bool idle = !t->live && !t->n_posted && t->closing;
   pthread_mutex_unlock(&t->mu);
   if (idle) pthread_cond_broadcast(&t->idle);
   attempt_free(a);
@@ -540,10 +552,6 @@ static void *attempt_tag(eei_attempt *a) {
   return (void *)((uintptr_t)a | 1u);
 }
 
-static eei_attempt *tag_attempt(void *tag) {
-  return (eei_attempt *)((uintptr_t)tag & ~(uintptr_t)1u);
-}
-
 /* The one batch of a unary call: everything is sent and received in it. */
 static grpc_call_error start_batch(eei_attempt *a) {
   grpc_op ops[6];
@@ -569,6 +577,7 @@ static grpc_call_error start_batch(eei_attempt *a) {
 static eei_attempt *attempt_new(eei_prepared *p, size_t n_headers) {
   eei_attempt *a = calloc(1, sizeof *a + (n_headers + 1) * sizeof(grpc_metadata));
   if (!a) return NULL;
+  a->kind = TAG_ATTEMPT;
   a->p = p;
   a->details = grpc_empty_slice();
   a->header_block = grpc_empty_slice();
@@ -747,21 +756,65 @@ static void complete(eei_attempt *a, int success) {
   release(t, a);
 }
 
+static void dispatch(void *tag, int success);
+
 static void *event_loop(void *arg) {
   eei_transport *t = arg;
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-    if (ev.type == GRPC_OP_COMPLETE) complete(tag_attempt(ev.tag), ev.success);
+    if (ev.type == GRPC_OP_COMPLETE) dispatch(ev.tag, ev.success);
   }
   return NULL;
 }
 
+/* ---- posting a function to the queue ----
+ *
+ * grpc core has no public "post" or alarm in C. A connectivity watch on our channel whose
+ * "last observed" state is SHUTDOWN (which a live channel never is) completes at once on
+ * the queue, with our tag: that is the post. */
+
+static void run_posted(posted *p) {
+  eei_transport *t = p->t;
+  p->fn(p->arg);
+  free(p);
+  pthread_mutex_lock(&t->mu);
+  t->n_posted--;
+  bool idle = !t->live && !t->n_posted && t->closing;
+  pthread_mutex_unlock(&t->mu);
+  if (idle) pthread_cond_broadcast(&t->idle);
+}
+
+static ee_code grpc_post(eei_transport *t, void (*fn)(void *arg), void *arg) {
+  posted *p = malloc(sizeof *p);
+  if (!p) return EE_RESOURCE_EXHAUSTED;
+  *p = (posted){TAG_POST, t, fn, arg};
+  pthread_mutex_lock(&t->mu);
+  grpc_channel *ch = t->channel; /* set once an attempt ran: the only case we are asked */
+  if (ch) {
+    t->n_posted++;
+    grpc_channel_watch_connectivity_state(ch, GRPC_CHANNEL_SHUTDOWN,
+                                          gpr_inf_future(GPR_CLOCK_MONOTONIC), t->cq,
+                                          (void *)((uintptr_t)p | 1u));
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (!ch) free(p);
+  return ch ? EE_OK : EE_UNAVAILABLE;
+}
+
+static void dispatch(void *tag, int success) {
+  void *obj = (void *)((uintptr_t)tag & ~(uintptr_t)1u);
+  if (*(const int *)obj == TAG_POST)
+    run_posted(obj);
+  else
+    complete(obj, success);
+}
+
 void eei_grpc_event(void *tag, int success) {
-  if (tag) complete(tag_attempt(tag), success);
+  if (tag) dispatch(tag, success);
 }
 
 const eei_transport_ops eei_grpc_transport = {
-    "grpc",        grpc_create, grpc_destroy, grpc_prepare, grpc_prepare_bytes,
-    grpc_describe, grpc_target, grpc_start,   grpc_cancel,  grpc_prepared_free,
+    "grpc",      grpc_create, grpc_destroy, grpc_prepare,       grpc_prepare_bytes, grpc_describe,
+    grpc_target, grpc_start,  grpc_cancel,  grpc_prepared_free, grpc_post,
 };

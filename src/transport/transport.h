@@ -138,6 +138,12 @@ typedef struct eei_transport_ops {
    * attempt ends): a transport must not touch the prepared call once done is called.
    * Always before destroy. */
   void (*prepared_free)(eei_prepared *p);
+
+  /* Runs fn(arg) soon on one of the transport's completion threads (for gRPC with a
+   * caller's queue: the thread polling it), so that a call ending off those threads (the
+   * timer thread) still calls back where the contract says. May be NULL (the caller then
+   * runs fn itself); a non-OK return also means fn will not run. */
+  ee_code (*post)(eei_transport *t, void (*fn)(void *arg), void *arg);
 } eei_transport_ops;
 
 extern const eei_transport_ops eei_rest_transport;

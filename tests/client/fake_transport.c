@@ -409,4 +409,5 @@ static void fake_prepared_free(eei_prepared *p) {
 const eei_transport_ops fake_transport_ops = {
     "fake",        fake_create, fake_destroy,       fake_prepare, fake_prepare_bytes,
     fake_describe, fake_target, fake_start_attempt, fake_cancel,  fake_prepared_free,
+    NULL, /* post: the timer thread ends calls itself */
 };

@@ -14,6 +14,10 @@
  *              when it returns, and none runs after
  *   pages      ee_client_list_all_async sees every operation the blocking iterator sees,
  *              page by page, and stops when on_page says so
+ *   own_queue  (grpc) the client on a completion queue and channel of the test's own:
+ *              callbacks run on the test's polling thread, also for a call cancelled
+ *              while it waits out a retry backoff (which the timer thread ends), and
+ *              ee_client_free returns while the test keeps polling
  *   handles    a handle outlives its call: cancel after the end is a no-op, release from
  *              another thread while the callback runs is safe (run it under ASan/TSan)
  *
@@ -26,6 +30,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 
 #include "check.h"
 #include "emu_proc.h"
@@ -595,6 +602,130 @@ static void scenario_pages(void) {
   ee_client_free(c);
 }
 
+/* ---- a caller's own queue and channel ---- */
+
+static grpc_completion_queue *own_cq;
+static pthread_t poller;
+
+static void *poll_own_queue(void *arg) {
+  (void)arg;
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(own_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) return NULL;
+    if (ev.type == GRPC_OP_COMPLETE && ee_client_owns_tag(ev.tag))
+      ee_client_grpc_event(ev.tag, ev.success);
+    else
+      CHECK(0, "an event that is not the client's: %p", ev.tag);
+  }
+}
+
+typedef struct own_result {
+  result r;
+  bool on_poller;
+} own_result;
+
+static void on_own(void *user, Google__Longrunning__Operation *op, const ee_status *st) {
+  own_result *o = user;
+  o->on_poller = pthread_equal(pthread_self(), poller) != 0;
+  record(&o->r, op ? &op->base : NULL, st);
+  ee_message_free(op);
+}
+
+static ee_client *own_client(grpc_channel *ch, int backoff_ms) {
+  ee_client_options o;
+  ee_client *c = NULL;
+  ee_status st;
+  ee_client_options_init(&o);
+  o.transport = EE_TRANSPORT_GRPC;
+  o.endpoint = "http://own-channel.example";
+  o.project = "projects/async";
+  o.grpc_channel = ch;
+  o.grpc_cq = own_cq;
+  o.retry.max_attempts = 5;
+  o.retry.initial_backoff_ms = backoff_ms;
+  o.retry.max_backoff_ms = backoff_ms;
+  CHECK(ee_client_new(&o, &c, &st) == EE_OK, "client on our queue: %s", st.message);
+  return c;
+}
+
+static void scenario_own_queue(void) {
+  if (strcmp(transport_name, "grpc") != 0) {
+    printf("  (gRPC only)\n");
+    return;
+  }
+  emu_proc failing;
+  const char *fail_args[] = {"--fail-rate", "1.0", NULL};
+  if (emu_start(&failing, emu_path(), fail_args) != 0) exit(1);
+  grpc_init();
+  own_cq = grpc_completion_queue_create_for_next(NULL);
+  pthread_create(&poller, NULL, poll_own_queue, NULL);
+  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+  char target[128];
+  snprintf(target, sizeof target, "%s:%d", fast.grpc_host, fast.grpc_port);
+  grpc_channel *fast_ch = grpc_channel_create(target, creds, NULL);
+  snprintf(target, sizeof target, "%s:%d", failing.grpc_host, failing.grpc_port);
+  grpc_channel *failing_ch = grpc_channel_create(target, creds, NULL);
+
+  /* An ordinary call: its callback on our poller. */
+  ee_client *c = own_client(fast_ch, 100);
+  Google__Longrunning__GetOperationRequest req = GOOGLE__LONGRUNNING__GET_OPERATION_REQUEST__INIT;
+  ee_status st;
+  own_result a = {0};
+  result_init(&a.r);
+  req.name = "projects/async/operations/missing";
+  CHECK(ee_client_get_operation_async(c, &req, NULL, on_own, &a, NULL, &st) == EE_OK, "start: %s",
+        st.message);
+  CHECK(await(&a.r) && a.r.st.code == EE_NOT_FOUND && a.on_poller,
+        "get on our queue: %s %s, on our poller: %d", ee_code_name(a.r.st.code), a.r.st.message,
+        a.on_poller);
+  printf("  own queue: GetOperation -> %s on the polling thread: %s\n", ee_code_name(a.r.st.code),
+         a.on_poller ? "yes" : "no");
+  result_destroy(&a.r);
+  ee_client_free(c); /* nothing in flight */
+
+  /* UNAVAILABLE, then a 5 s backoff; cancelled in it: the timer thread ends the call, and
+   * the callback still comes on our poller. */
+  c = own_client(failing_ch, 5000);
+  own_result b = {0};
+  ee_call *call = NULL;
+  result_init(&b.r);
+  int64_t t0 = now_ms();
+  CHECK(ee_client_get_operation_async(c, &req, NULL, on_own, &b, &call, &st) == EE_OK, "start: %s",
+        st.message);
+  sleep_ms(300); /* the first attempt failed; now in the backoff */
+  ee_call_cancel(call);
+  CHECK(await(&b.r) && b.r.st.code == EE_CANCELLED && b.on_poller,
+        "cancelled in a backoff: %s %s, on our poller: %d", ee_code_name(b.r.st.code),
+        b.r.st.message, b.on_poller);
+  CHECK(now_ms() - t0 < 3000, "the cancel did not wait out the backoff (%lld ms)",
+        (long long)(now_ms() - t0));
+  printf("  own queue: cancelled in a backoff -> %s on the polling thread: %s\n",
+         ee_code_name(b.r.st.code), b.on_poller ? "yes" : "no");
+  ee_call_release(call);
+  result_destroy(&b.r);
+
+  /* Freed with a call in its backoff, while we keep polling. */
+  own_result d = {0};
+  result_init(&d.r);
+  CHECK(ee_client_get_operation_async(c, &req, NULL, on_own, &d, NULL, &st) == EE_OK, "start: %s",
+        st.message);
+  sleep_ms(300);
+  ee_client_free(c);
+  CHECK(d.r.calls == 1 && d.r.st.code == EE_CANCELLED && d.on_poller,
+        "free in a backoff: %d callbacks, %s, on our poller: %d", d.r.calls,
+        ee_code_name(d.r.st.code), d.on_poller);
+  result_destroy(&d.r);
+
+  grpc_channel_destroy(fast_ch);
+  grpc_channel_destroy(failing_ch);
+  grpc_channel_credentials_release(creds);
+  grpc_completion_queue_shutdown(own_cq);
+  pthread_join(poller, NULL);
+  grpc_completion_queue_destroy(own_cq);
+  grpc_shutdown();
+  emu_stop(&failing);
+}
+
 /* ---- handles ---- */
 
 /* One call's test state, on the heap: its callback frees it. */
@@ -652,7 +783,8 @@ static void scenario_handles(void) {
 int main(int argc, char **argv) {
   if (argc != 3 || (strcmp(argv[1], "rest") && strcmp(argv[1], "grpc"))) {
     fprintf(stderr,
-            "usage: test_async rest|grpc parity|many|cancel|deadline|free_busy|pages|handles\n");
+            "usage: test_async rest|grpc "
+            "parity|many|cancel|deadline|free_busy|pages|own_queue|handles\n");
     return 2;
   }
   transport_name = argv[1];
@@ -676,6 +808,8 @@ int main(int argc, char **argv) {
     scenario_free_busy();
   else if (strcmp(s, "pages") == 0)
     scenario_pages();
+  else if (strcmp(s, "own_queue") == 0)
+    scenario_own_queue();
   else if (strcmp(s, "handles") == 0)
     scenario_handles();
   else {

@@ -354,6 +354,51 @@ ee_code eei_call_start(ee_client *c, const ee_route *route, const ProtobufCMessa
   return eei_call_start_done(c, route, req, co, &d, out, st);
 }
 
+/* A new call (not yet prepared, registered or launched) with the caller's reference
+ * when out is asked for. */
+static ee_code call_new(ee_client *c, const ee_route *route, const ee_call_options *co,
+                        const eei_done *done, bool idempotent, bool want_ref, eei_call **out,
+                        ee_status *st) {
+  eei_call *call = calloc(1, sizeof *call);
+  *out = NULL;
+  if (!call) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
+  atomic_init(&call->refs, want_ref ? 2 : 1);
+  call->client = c;
+  call->route = route;
+  call->done = *done;
+  call->max_attempts = resolve_attempts(c, co);
+  call->deadline_ms = resolve_deadline(c, co);
+  call->idempotent = idempotent;
+  call->backoff.fn = launch_from_timer;
+  call->backoff.arg = call;
+  pthread_mutex_init(&call->mu, NULL);
+  ee_code rc = copy_quota_project(co, &call->quota_project, st);
+  if (rc != EE_OK) {
+    call_free(call);
+    return rc;
+  }
+  *out = call;
+  return EE_OK;
+}
+
+/* Registers a prepared call and launches its first attempt; frees it on failure. */
+static ee_code call_go(ee_client *c, eei_call *call, eei_call **out, ee_status *st) {
+  ee_code rc;
+  if (!register_call(c, call)) {
+    rc = ee_status_set(st, EE_CANCELLED, "the client is being freed");
+    call_free(call);
+    return rc;
+  }
+  if (out) *out = call;
+  rc = launch(call, st);
+  if (rc != EE_OK) {
+    if (out) *out = NULL;
+    unregister_call(c, call);
+    call_free(call);
+  }
+  return rc;
+}
+
 ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
                             const ee_call_options *co, const eei_done *done, eei_call **out,
                             ee_status *st) {
@@ -363,43 +408,74 @@ ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufC
   eei_call *call = NULL;
   if (out) *out = NULL;
   ee_code rc = eei_request_effective(c, route, req, &effective, &owned, request_id, st);
-  if (rc != EE_OK) goto fail;
-  call = calloc(1, sizeof *call);
-  if (!call) {
-    rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
-    goto fail;
-  }
-  atomic_init(&call->refs, out ? 2 : 1);
-  call->client = c;
-  call->route = route;
-  call->done = *done;
-  call->max_attempts = resolve_attempts(c, co);
-  call->deadline_ms = resolve_deadline(c, co);
-  call->idempotent = request_is_idempotent(route, effective);
-  call->backoff.fn = launch_from_timer;
-  call->backoff.arg = call;
-  pthread_mutex_init(&call->mu, NULL);
-  rc = copy_quota_project(co, &call->quota_project, st);
+  if (rc == EE_OK)
+    rc = call_new(c, route, co, done, request_is_idempotent(route, effective), out != NULL, &call,
+                  st);
   if (rc == EE_OK) rc = c->ops->prepare(c->transport, route, effective, &call->prepared, st);
   free(owned); /* the prepared call keeps no pointer into the request */
-  owned = NULL;
-  if (rc != EE_OK) goto fail;
-  if (!register_call(c, call)) {
-    rc = ee_status_set(st, EE_CANCELLED, "the client is being freed");
-    goto fail;
-  }
-  if (out) *out = call;
-  rc = launch(call, st);
   if (rc != EE_OK) {
-    if (out) *out = NULL;
-    unregister_call(c, call);
-    goto fail;
+    if (call) call_free(call);
+    return rc;
   }
-  return EE_OK;
-fail:
-  free(owned);
-  if (call) call_free(call);
-  return rc;
+  return call_go(c, call, out, st);
+}
+
+/* Whether top-level field `number` of the encoded message is a non-empty length-delimited
+ * value (the requestId of a raw ExportImage). Reads only tags and lengths; malformed
+ * bytes answer false (the service will refuse them; the call is then not retried). */
+static bool read_varint(const uint8_t *b, size_t len, size_t *i, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (*i >= len) return false;
+    uint8_t byte = b[(*i)++];
+    *v |= (uint64_t)(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+static bool raw_has_nonempty_field(const uint8_t *b, size_t len, uint32_t number) {
+  size_t i = 0;
+  bool found = false;
+  while (i < len) {
+    uint64_t key, n;
+    if (!read_varint(b, len, &i, &key)) return false;
+    switch (key & 7) {
+      case 0:
+        if (!read_varint(b, len, &i, &n)) return false;
+        break;
+      case 1: n = 8; goto skip;
+      case 5: n = 4; goto skip;
+      case 2:
+        if (!read_varint(b, len, &i, &n)) return false;
+        if ((key >> 3) == number) found = n > 0; /* the last occurrence wins */
+      skip:
+        if (n > len - i) return false;
+        i += (size_t)n;
+        break;
+      default: return false;
+    }
+  }
+  return found;
+}
+
+ee_code eei_call_start_raw(ee_client *c, const ee_route *route, const eei_raw_request *raw,
+                           const ee_call_options *co, const eei_done *done, eei_call **out,
+                           ee_status *st) {
+  eei_call *call = NULL;
+  if (out) *out = NULL;
+  if (raw->len && !raw->bytes) return ee_status_set(st, EE_INVALID_ARGUMENT, "request bytes: NULL");
+  /* An export is retried only when it carries a requestId (field 6), as for structs. */
+  bool idempotent = !is_export(route) || raw_has_nonempty_field(raw->bytes, raw->len, 6);
+  ee_code rc = call_new(c, route, co, done, idempotent, out != NULL, &call, st);
+  if (rc == EE_OK)
+    rc = c->ops->prepare_bytes(c->transport, route, raw->bytes, raw->len,
+                               raw->request_params ? raw->request_params : "", &call->prepared, st);
+  if (rc != EE_OK) {
+    if (call) call_free(call);
+    return rc;
+  }
+  return call_go(c, call, out, st);
 }
 
 /* ---- the blocking form: a wait on the same machine ----
@@ -432,15 +508,19 @@ static void wake(void *user, ProtobufCMessage *resp, const ee_status *st) {
   futex_set_and_wake(&w->done); /* w may be gone once the caller sees done */
 }
 
-ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
-                          const ee_call_options *co, ProtobufCMessage **out, ee_status *st) {
+/* Starts the call (a struct request, or raw bytes when raw is set) and waits for it. */
+static ee_code call_and_wait(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                             const eei_raw_request *raw, const ee_call_options *co,
+                             ProtobufCMessage **out, ee_status *st) {
   waiter w;
   ee_status ignored; /* the token source is always handed a status to fill */
   if (!st) st = &ignored;
   *out = NULL;
   atomic_init(&w.done, 0);
   w.resp = NULL;
-  ee_code rc = eei_call_start(c, route, req, co, wake, &w, NULL, st);
+  eei_done d = {.kind = EEI_DONE_MESSAGE, .fn.message = wake, .user = &w};
+  ee_code rc = raw ? eei_call_start_raw(c, route, raw, co, &d, NULL, st)
+                   : eei_call_start_done(c, route, req, co, &d, NULL, st);
   if (rc == EE_OK) {
     futex_wait_while_zero(&w.done);
     rc = w.st.code;
@@ -448,6 +528,16 @@ ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMe
     *out = w.resp;
   }
   return rc;
+}
+
+ee_code eei_call_blocking(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                          const ee_call_options *co, ProtobufCMessage **out, ee_status *st) {
+  return call_and_wait(c, route, req, NULL, co, out, st);
+}
+
+ee_code eei_call_blocking_raw(ee_client *c, const ee_route *route, const eei_raw_request *raw,
+                              const ee_call_options *co, ProtobufCMessage **out, ee_status *st) {
+  return call_and_wait(c, route, NULL, raw, co, out, st);
 }
 
 /* ---- ee_client_free's side ---- */

@@ -101,6 +101,26 @@ ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufC
                             const ee_call_options *co, const eei_done *done, eei_call **out,
                             ee_status *st);
 
+/* A request already in binary protobuf form (ee_client_call_raw): sent as it is over gRPC
+ * (REST decodes it to build the JSON body). request_params is the x-goog-request-params
+ * value (NULL or "" = none). Not validated locally and no defaults are filled (no
+ * project, no requestId): the bytes are the caller's exact request. */
+typedef struct eei_raw_request {
+  const uint8_t *bytes;
+  size_t len;
+  const char *request_params;
+} eei_raw_request;
+
+/* eei_call_start_done for raw bytes: the same machine, prepared with ops->prepare_bytes.
+ * The bytes are copied before it returns. */
+ee_code eei_call_start_raw(ee_client *c, const ee_route *route, const eei_raw_request *raw,
+                           const ee_call_options *co, const eei_done *done, eei_call **out,
+                           ee_status *st);
+
+/* Blocking form of eei_call_start_raw. */
+ee_code eei_call_blocking_raw(ee_client *c, const ee_route *route, const eei_raw_request *raw,
+                              const ee_call_options *co, ProtobufCMessage **out, ee_status *st);
+
 /* Drops a reference taken by eei_call_start_done / eei_call_start (out). Accepts NULL. */
 void eei_call_release(eei_call *call);
 

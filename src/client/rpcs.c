@@ -28,6 +28,33 @@ ee_code ee_client_call(ee_client *c, const char *rpc, const ProtobufCMessage *re
   return rc == EE_OK ? eei_call_blocking(c, route, req, co, out, st) : rc;
 }
 
+ee_code ee_client_call_raw(ee_client *c, const char *rpc, const uint8_t *req, size_t len,
+                           const char *request_params, const ee_call_options *co,
+                           ee_buf *response_bytes, ee_status *st) {
+  const ee_route *route;
+  ProtobufCMessage *resp = NULL;
+  if (!c) return ee_status_set(st, EE_INVALID_ARGUMENT, "client: NULL");
+  if (!response_bytes) return ee_status_set(st, EE_INVALID_ARGUMENT, "response_bytes: NULL");
+  ee_code rc = eei_client_route(rpc, &route, st);
+  if (rc != EE_OK) return rc;
+  eei_raw_request raw = {.bytes = req, .len = len, .request_params = request_params};
+  rc = eei_call_blocking_raw(c, route, &raw, co, &resp, st);
+  if (rc != EE_OK) return rc;
+  /* The transport decoded the answer (bounded by max_response_bytes and max_depth);
+   * packing it again gives canonical bytes of the same message. */
+  size_t n = protobuf_c_message_get_packed_size(resp);
+  uint8_t *packed = malloc(n ? n : 1);
+  if (!packed) {
+    rc = ee_status_set(st, EE_RESOURCE_EXHAUSTED, "out of memory");
+  } else {
+    protobuf_c_message_pack(resp, packed);
+    rc = ee_buf_append(response_bytes, packed, n, st); /* keeps the buffer's NUL and limit */
+    free(packed);
+  }
+  ee_message_free(resp);
+  return rc;
+}
+
 /* Calls rpc and hands back its response as the caller's type. */
 static ee_code typed_call(ee_client *c, const char *rpc, const ProtobufCMessage *req,
                           const ee_call_options *co, void **out, ee_status *st) {

@@ -32,3 +32,11 @@ echo "ok: regen makes it pass again"
 echo "/* hand edit */" >> gen/pb-c/google/rpc/status.pb-c.c
 if scripts/regen --check >/dev/null 2>&1; then echo "FAIL: hand edit to gen/ not caught"; exit 1; fi
 echo "ok: hand edit to gen/ detected"
+
+# A changed nanopb bound (.options beside the protos) without regen is caught too.
+sed -i 's/request_id max_size:61/request_id max_size:62/' proto/google/earthengine/v1/earthengine.options
+if out=$(scripts/regen --check 2>&1); then
+  echo "FAIL: regen --check passed after an .options edit"; exit 1
+fi
+echo "$out" | grep -q 'nanopb.*earthengine.pb' || { echo "FAIL: stale nanopb file not named: $out"; exit 1; }
+echo "ok: nanopb options edit detected"

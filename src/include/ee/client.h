@@ -228,6 +228,21 @@ EE_API ee_code ee_client_wait_operation(ee_client *c,
 EE_API ee_code ee_client_call(ee_client *c, const char *rpc, const ProtobufCMessage *req,
                               const ee_call_options *co, ProtobufCMessage **out, ee_status *st);
 
+/* Any routed RPC with the request already encoded (binary protobuf of the route's request
+ * type), answered as binary bytes: for callers that encode and decode with another
+ * protobuf runtime (ee/nanopb.h). The bytes are sent as they are over gRPC (REST decodes
+ * them to build the JSON body); they are not validated locally and no defaults are filled
+ * (no project, no requestId: an ExportImage without a requestId is not retried once it
+ * may have been sent). request_params is the x-goog-request-params value the route needs
+ * ("project=projects%2Fmy-proj" for ExportImage; NULL or "" for none): the client does not
+ * decode the bytes to compute it (see ee_nanopb_request_params). On EE_OK the response,
+ * re-encoded in binary protobuf, is appended to *response_bytes (the caller's buffer,
+ * bounded by its limit); on failure nothing is appended. The retries, deadlines, tokens
+ * and errors are those of ee_client_call: the same call machine. */
+EE_API ee_code ee_client_call_raw(ee_client *c, const char *rpc, const uint8_t *req, size_t len,
+                                  const char *request_params, const ee_call_options *co,
+                                  ee_buf *response_bytes, ee_status *st);
+
 /* --- Asynchronous calls ---
  *
  * The same RPCs, started without waiting: the start function checks and sends the request

@@ -3,7 +3,7 @@
     bench_client_peers.py grpcio --target HOST:PORT --request FILE [options]
     bench_client_peers.py http --endpoint http://HOST:PORT --request FILE [options]
     bench_client_peers.py wrk --endpoint http://HOST:PORT --request FILE [options]
-    bench_client_peers.py h2load --target HOST:PORT --request FILE [options]
+    bench_client_peers.py h2load --target HOST:PORT --request FILE [--watch-pid PID] [options]
     bench_client_peers.py count --target HOST:PORT --project projects/ID
     options: --calls N --concurrency C --warmup W --label NAME
 
@@ -28,6 +28,11 @@ as a Python user of the API would.
           h2load's, latency percentiles from its --log-file. h2load cannot see
           grpc-status, so errors also count calls that created no operation (a
           ListOperations count afterwards; the server must be fresh for each run).
+          With --watch-pid PID (a server such as ee-gateway), the line also has that
+          process's CPU over the measured run (utime+stime from /proc/PID/stat, in clock
+          ticks of sysconf(_SC_CLK_TCK), / N) and its thread count before the warm-up
+          and after the measured run: server_cpu_us_per_call, server_threads_before,
+          server_threads_after.
   count   prints how many operations the project has (ListOperations over gRPC).
 For wrk and h2load, CPU is the tool's (getrusage RUSAGE_CHILDREN), peak RSS its VmHWM.
 
@@ -234,6 +239,15 @@ def ceiling_wrk(args, base):
                 p50=wrk_ms(pct["50"]), p99=wrk_ms(pct["99"]), errors=errors, first_error=first)
 
 
+def proc_cpu_threads(pid):
+    """A process's CPU seconds so far (utime + stime) and its thread count, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 onwards
+    with open("/proc/%d/status" % pid) as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), threads
+
+
 def ceiling_h2load(args, base):
     """Returns the fields of the result line for h2load's run of args.calls requests."""
     grpc_file = os.path.splitext(args.request)[0] + ".grpc"
@@ -252,12 +266,20 @@ def ceiling_h2load(args, base):
             cmd += ["--log-file", log_file]
         return run_tool(cmd + [url])
 
+    watched = {}
     try:
+        if args.watch_pid:
+            _, watched["threads_before"] = proc_cpu_threads(args.watch_pid)
         if args.warmup:
             h2load(args.warmup, None)
+        if args.watch_pid:
+            s0, _ = proc_cpu_threads(args.watch_pid)
         c0 = children_cpu()
         text, rss = h2load(args.calls, log.name)
         c1 = children_cpu()
+        if args.watch_pid:
+            s1, watched["threads_after"] = proc_cpu_threads(args.watch_pid)
+            watched["server_cpu"] = s1 - s0
         with open(log.name) as f:
             lat = sorted(int(line.split("\t")[2]) * 1e-3 for line in f if line.strip())
     finally:
@@ -278,7 +300,7 @@ def ceiling_h2load(args, base):
         first = first or "%d of %d calls created no operation" % (missing, args.warmup + args.calls)
     return dict(calls=calls, seconds=calls / float(fin.group(3)), cpu=c1 - c0, rss=rss,
                 p50=percentile(lat, 50), p99=percentile(lat, 99), errors=errors,
-                first_error=first)
+                first_error=first, **watched)
 
 
 def print_line(label, concurrency, r):
@@ -286,6 +308,10 @@ def print_line(label, concurrency, r):
             "p50_ms=%.3f p99_ms=%.3f peak_rss_kib=%d errors=%d"
             % (label, r["calls"], concurrency, r["seconds"], r["calls"] / r["seconds"],
                r["cpu"] * 1e6 / r["calls"], r["p50"], r["p99"], r["rss"], r["errors"]))
+    if "server_cpu" in r:
+        line += (" server_cpu_us_per_call=%.2f server_threads_before=%d server_threads_after=%d"
+                 % (r["server_cpu"] * 1e6 / max(r["calls"], 1), r["threads_before"],
+                    r["threads_after"]))
     if r["errors"]:
         line += ' first_error="%s"' % r["first_error"].replace('"', "'").replace("\n", " ")
     print(line, flush=True)
@@ -315,6 +341,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0, help="wrk: how long to run")
     ap.add_argument("--h2load-shape", choices=["cCm1", "c1mC"], default="cCm1",
                     help="h2load: C connections of 1 stream, or 1 connection of C streams")
+    ap.add_argument("--watch-pid", type=int,
+                    help="h2load: also report this server process's CPU and threads")
     ap.add_argument("--label")
     args = ap.parse_args()
     if args.calls < 1 or args.concurrency < 1 or args.warmup < 0:

@@ -42,7 +42,9 @@ static void path_join(char *out, size_t cap, const char *prefix,
   const ProtobufCFieldDescriptor *f = pd ? protobuf_c_message_descriptor_get_field(pd, tag) : NULL;
   char num[16];
   snprintf(num, sizeof num, "%u", (unsigned)tag);
-  snprintf(out, cap, "%s%s%s", prefix, prefix[0] ? "." : "", f ? f->name : num);
+  int n = snprintf(out, cap, "%s%s%s", prefix, prefix[0] ? "." : "", f ? f->name : num);
+  if (n < 0 || (size_t)n >= cap) /* a path deeper than we name: mark the cut */
+    memcpy(out + cap - 4, "...", 4);
 }
 
 /* Elements in one packed run of a repeated scalar. */

@@ -30,6 +30,7 @@ EE_WIRE_DIFF_COUNT / EE_WIRE_DIFF_SEED in the environment override --count / --s
 
 import argparse
 import json
+import re
 import os
 import random
 import subprocess
@@ -397,6 +398,15 @@ def run_driver(driver, lines, workdir):
   return p.returncode, p.stderr.decode('utf-8', 'replace'), results
 
 
+TIME_OUT_OF_RANGE = re.compile(r'(?:Timestamp|Duration) out of range \(seconds -?\d+, nanos (-?\d+)\)')
+
+
+def invalid_time_nanos(message):
+  """Whether our encoder refused a Timestamp or Duration whose nanos the spec forbids."""
+  m = TIME_OUT_OF_RANGE.search(message)
+  return m is not None and not -999999999 <= int(m.group(1)) <= 999999999
+
+
 def json_depth(x):
   if isinstance(x, dict):
     return 1 + max([json_depth(v) for v in x.values()] or [0])
@@ -417,7 +427,8 @@ class Judge:
   def __init__(self):
     self.failures = []
     self.stats = {'records': 0, 'rewritten': 0, 'untouched': 0, 'struct': 0, 'json': 0,
-                  'refused': 0, 'py_cannot_print': 0, 'json_too_deep': 0}
+                  'refused': 0, 'py_cannot_print': 0, 'json_too_deep': 0,
+                  'py_prints_invalid_nanos': 0}
 
   def fail(self, label, what, detail=''):
     self.failures.append('%s: %s%s' % (label, what, ('\n    ' + detail.replace('\n', '\n    '))
@@ -478,6 +489,11 @@ class Judge:
     if ecode != 0 and 'nests deeper than the limit' in ours and json_depth(json.loads(pj)) > DEPTH_LIMIT:
       # (the JSON limit counts arrays too: messages at the binary limit can exceed it)
       self.stats['json_too_deep'] += 1
+      return
+    if ecode != 0 and invalid_time_nanos(ours):
+      # (a merge can also leave nanos outside [0, 999999999]: invalid in proto3 JSON, which
+      # C++ protobuf refuses to print; python's json_format prints it carried into seconds)
+      self.stats['py_prints_invalid_nanos'] += 1
       return
     if ecode != 0:
       return self.fail(label, '(j) ee_json_encode failed: ' + ours, 'json_format: ' + pj)

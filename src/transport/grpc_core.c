@@ -78,19 +78,19 @@ struct eei_prepared {
 /* What a tag points to (lowest bit cleared): an attempt, or a posted function. */
 enum { TAG_ATTEMPT = 0x41545450, TAG_POST = 0x504f5354 };
 
+/* Both kinds start with `kind`, stored (release) just before the object is handed to
+ * grpc and loaded (acquire) when its event comes back: grpc's own hand-over through the
+ * queue is invisible to ThreadSanitizer (Debian's grpc is not instrumented), so this
+ * states the ordering it provides. */
 typedef struct posted {
-  int kind; /* TAG_POST */
+  _Atomic int kind; /* TAG_POST */
   eei_transport *t;
   void (*fn)(void *arg);
   void *arg;
 } posted;
 
 struct eei_attempt {
-  int kind; /* TAG_ATTEMPT */
-  /* Stored (release) just before the batch starts, loaded (acquire) when its completion
-   * arrives: grpc's own hand-over through the queue is invisible to ThreadSanitizer
-   * (Debian's grpc is not instrumented), so this states the ordering it provides. */
-  _Atomic int handed_over;
+  _Atomic int kind; /* TAG_ATTEMPT once handed to grpc */
   eei_transport *t;
   eei_prepared *p;
   grpc_call *call;
@@ -577,7 +577,6 @@ static grpc_call_error start_batch(eei_attempt *a) {
 static eei_attempt *attempt_new(eei_prepared *p, size_t n_headers) {
   eei_attempt *a = calloc(1, sizeof *a + (n_headers + 1) * sizeof(grpc_metadata));
   if (!a) return NULL;
-  a->kind = TAG_ATTEMPT;
   a->p = p;
   a->details = grpc_empty_slice();
   a->header_block = grpc_empty_slice();
@@ -632,7 +631,7 @@ static ee_code grpc_start(eei_transport *t, eei_prepared *p, const eei_header *h
 
   /* *out before the batch: the attempt may complete (and be freed) before we return. */
   if (out) *out = a;
-  atomic_store_explicit(&a->handed_over, 1, memory_order_release);
+  atomic_store_explicit(&a->kind, TAG_ATTEMPT, memory_order_release);
   grpc_call_error ce = start_batch(a);
   if (ce == GRPC_CALL_OK) return EE_OK;
   if (out) *out = NULL;
@@ -736,7 +735,6 @@ static void decode_error(eei_attempt *a, eei_attempt_result *res) {
 }
 
 static void complete(eei_attempt *a, int success) {
-  (void)atomic_load_explicit(&a->handed_over, memory_order_acquire);
   eei_transport *t = a->t;
   eei_attempt_result res;
   ee_status_clear(&res.status);
@@ -788,7 +786,10 @@ static void run_posted(posted *p) {
 static ee_code grpc_post(eei_transport *t, void (*fn)(void *arg), void *arg) {
   posted *p = malloc(sizeof *p);
   if (!p) return EE_RESOURCE_EXHAUSTED;
-  *p = (posted){TAG_POST, t, fn, arg};
+  p->t = t;
+  p->fn = fn;
+  p->arg = arg;
+  atomic_store_explicit(&p->kind, TAG_POST, memory_order_release);
   pthread_mutex_lock(&t->mu);
   grpc_channel *ch = t->channel; /* set once an attempt ran: the only case we are asked */
   if (ch) {
@@ -804,7 +805,7 @@ static ee_code grpc_post(eei_transport *t, void (*fn)(void *arg), void *arg) {
 
 static void dispatch(void *tag, int success) {
   void *obj = (void *)((uintptr_t)tag & ~(uintptr_t)1u);
-  if (*(const int *)obj == TAG_POST)
+  if (atomic_load_explicit((_Atomic int *)obj, memory_order_acquire) == TAG_POST)
     run_posted(obj);
   else
     complete(obj, success);

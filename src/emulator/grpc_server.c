@@ -1,14 +1,22 @@
 /* ee-emulator: the gRPC front end on grpc core's C API.
  *
- * Each of --grpc-threads workers owns a completion queue registered with the server; it
- * asks for one call, serves it to the end (receive, handle, send), then asks for the
- * next. A blocking WaitOperation therefore holds one worker; more calls than workers wait
- * inside grpc until a worker is free. Errors go out as grpc-status + grpc-message plus a
- * google.rpc.Status (with ErrorInfo) in the grpc-status-details-bin trailer. */
+ * Event driven: EMU_GRPC_POLLERS threads each poll one completion queue registered with
+ * the server and keep REQUESTS_PER_POLLER requested calls on it. A call is a small state
+ * machine driven by its queue's events: requested -> receiving (initial metadata out,
+ * the request message in) -> replying (message or error, status, close) -> freed. A call
+ * that cannot block is handled on the poller; one that may block (WaitOperation, or every
+ * call under --latency-ms) is handed to one of --grpc-threads handler threads, which
+ * start its reply batch themselves (the batch's event still comes to the poller). So the
+ * common call costs no thread hand-off at all: with a thread per call and a queue per
+ * thread, grpc's cross-thread wake-ups made up most of the emulator's CPU per call.
+ * Errors go out as grpc-status + grpc-message plus a google.rpc.Status (with ErrorInfo)
+ * in the grpc-status-details-bin trailer. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -21,28 +29,54 @@
 
 /* How long shutdown lets calls in flight finish before cancelling them. */
 #define DRAIN_MS 3000
+/* One poller keeps up with the emulator's work on two cores (the service is a mutex-held
+ * table); more pollers only add grpc's wake-ups between them. */
+#define EMU_GRPC_POLLERS 1
+/* Calls grpc may hand us without queueing them internally first. */
+#define REQUESTS_PER_POLLER 64
 
-typedef struct worker {
+typedef enum { CALL_REQUESTED, CALL_RECEIVING, CALL_REPLYING } call_state;
+
+typedef struct poller {
   struct emu_grpc *g;
   grpc_completion_queue *cq;
   pthread_t thread;
   bool started;
-} worker;
+} poller;
+
+/* One call from request to the end of its reply; everything grpc reads during a batch
+ * lives here until the batch's event. */
+typedef struct srv_call {
+  struct emu_grpc *g;
+  poller *p;
+  call_state state;
+  grpc_call *call;
+  grpc_call_details details;
+  grpc_metadata_array md;
+  grpc_byte_buffer *payload; /* the request message */
+  grpc_byte_buffer *msg;     /* the response message */
+  grpc_slice text;           /* status details */
+  grpc_metadata trailer;     /* grpc-status-details-bin */
+  ee_buf details_bin;
+  int cancelled;
+  struct srv_call *next; /* handler queue */
+} srv_call;
 
 struct emu_grpc {
   const emu_service *svc;
   grpc_server *server;
   grpc_completion_queue *shutdown_cq;
-  worker *workers;
-  int n_workers;
+  poller pollers[EMU_GRPC_POLLERS];
+  pthread_t *handlers;
+  int n_handlers; /* started */
+  pthread_mutex_t mu;
+  pthread_cond_t work;
+  srv_call *q_head, *q_tail; /* calls waiting for a handler thread */
+  bool handlers_stop;
+  atomic_bool stopping;   /* no new calls are requested */
+  atomic_int live;        /* srv_calls not yet freed */
   bool started;
 };
-
-/* Waits for the one event in flight on this worker's queue. */
-static bool wait_event(worker *w) {
-  grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-  return ev.type == GRPC_OP_COMPLETE && ev.success;
-}
 
 static const char *metadata_value(const grpc_metadata_array *md, const char *key, char *buf,
                                   size_t size) {
@@ -89,13 +123,14 @@ static ee_code decode(const ProtobufCMessageDescriptor *desc, grpc_slice bytes, 
 }
 
 /* Decodes the payload and runs the call; the packed response goes to out. */
-static ee_code handle(worker *w, int m, grpc_byte_buffer *payload, const grpc_call_details *details,
-                      const grpc_metadata_array *md, ee_buf *out, ee_status *st) {
-  const emu_config *cfg = w->g->svc->cfg;
+static ee_code handle(emu_grpc *g, int m, grpc_byte_buffer *payload,
+                      const grpc_call_details *details, const grpc_metadata_array *md, ee_buf *out,
+                      ee_status *st) {
+  const emu_config *cfg = g->svc->cfg;
   char auth[1024];
   emu_call call = {metadata_value(md, "authorization", auth, sizeof auth),
                    deadline_ns(details->deadline)};
-  if (emu_service_admit(w->g->svc, &call, st) != EE_OK) return st->code;
+  if (emu_service_admit(g->svc, &call, st) != EE_OK) return st->code;
   if (m < 0)
     return emu_fail(
         st, EE_UNIMPLEMENTED, "UNIMPLEMENTED", "Method not found: %.*s",
@@ -115,88 +150,164 @@ static ee_code handle(worker *w, int m, grpc_byte_buffer *payload, const grpc_ca
   if (rc == EE_OK) rc = decode(emu_methods[m].input, bytes, cfg->max_depth, &req, st);
   grpc_slice_unref(bytes);
   if (rc != EE_OK) return rc;
-  rc = emu_service_call(w->g->svc, (emu_method_id)m, &call, req, out, st);
+  rc = emu_service_call(g->svc, (emu_method_id)m, &call, req, out, st);
   protobuf_c_message_free_unpacked(req, NULL);
   return rc;
 }
 
-/* Sends the response (or the error with its details trailer) and closes the call. */
-static void reply(worker *w, grpc_call *call, ee_code rc, const ee_buf *out, const ee_status *st) {
+/* ---- the call state machine ---- */
+
+static void call_free(srv_call *c) {
+  emu_grpc *g = c->g;
+  if (c->call) grpc_call_unref(c->call);
+  grpc_call_details_destroy(&c->details);
+  grpc_metadata_array_destroy(&c->md);
+  if (c->payload) grpc_byte_buffer_destroy(c->payload);
+  if (c->msg) grpc_byte_buffer_destroy(c->msg);
+  grpc_slice_unref(c->text);
+  grpc_slice_unref(c->trailer.value);
+  ee_buf_free(&c->details_bin);
+  free(c);
+  atomic_fetch_sub(&g->live, 1);
+}
+
+/* Asks grpc for one more call on p's queue; false once the server is stopping. */
+static bool request_call(poller *p) {
+  emu_grpc *g = p->g;
+  if (atomic_load(&g->stopping)) return false;
+  srv_call *c = calloc(1, sizeof *c);
+  if (!c) return false;
+  c->g = g;
+  c->p = p;
+  c->state = CALL_REQUESTED;
+  grpc_call_details_init(&c->details);
+  grpc_metadata_array_init(&c->md);
+  ee_buf_init(&c->details_bin, 0);
+  atomic_fetch_add(&g->live, 1);
+  if (grpc_server_request_call(g->server, &c->call, &c->details, &c->md, p->cq, p->cq, c) !=
+      GRPC_CALL_OK) {
+    call_free(c);
+    return false;
+  }
+  return true;
+}
+
+/* Sends the response (or the error with its details trailer) and closes the call; its
+ * event comes back to the poller as CALL_REPLYING. */
+static void reply(srv_call *c, ee_code rc, const ee_buf *out, const ee_status *st) {
   grpc_op ops[3];
   memset(ops, 0, sizeof ops);
   size_t n = 0;
-  grpc_byte_buffer *msg = NULL;
-  grpc_metadata trailer;
-  memset(&trailer, 0, sizeof trailer);
-  ee_buf details;
-  ee_buf_init(&details, 0);
   ee_status ignore;
-  int cancelled = 0;
-  grpc_slice text = grpc_slice_from_copied_string(rc == EE_OK ? "" : st->message);
+  c->text = grpc_slice_from_copied_string(rc == EE_OK ? "" : st->message);
   if (rc == EE_OK) {
     grpc_slice s = grpc_slice_from_copied_buffer(out->data ? out->data : "", out->len);
-    msg = grpc_raw_byte_buffer_create(&s, 1);
+    c->msg = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n++].data.send_message.send_message = msg;
-  } else if (ee_route_status_to_rpc(st, NULL, 0, &details, &ignore) == EE_OK) {
-    trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
-    trailer.value = grpc_slice_from_copied_buffer(details.data, details.len);
+    ops[n++].data.send_message.send_message = c->msg;
+  } else if (ee_route_status_to_rpc(st, NULL, 0, &c->details_bin, &ignore) == EE_OK) {
+    c->trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
+    c->trailer.value = grpc_slice_from_copied_buffer(c->details_bin.data, c->details_bin.len);
     ops[n].data.send_status_from_server.trailing_metadata_count = 1;
-    ops[n].data.send_status_from_server.trailing_metadata = &trailer;
+    ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
   }
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = (grpc_status_code)rc;
-  ops[n++].data.send_status_from_server.status_details = &text;
+  ops[n++].data.send_status_from_server.status_details = &c->text;
   ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-  ops[n++].data.recv_close_on_server.cancelled = &cancelled;
-  if (grpc_call_start_batch(call, ops, n, w, NULL) == GRPC_CALL_OK) wait_event(w);
-  if (msg) grpc_byte_buffer_destroy(msg);
-  grpc_slice_unref(trailer.value);
-  grpc_slice_unref(text);
-  ee_buf_free(&details);
+  ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+  c->state = CALL_REPLYING;
+  if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK) call_free(c);
 }
 
-static void serve_call(worker *w, grpc_call *call, const grpc_call_details *details,
-                       const grpc_metadata_array *md) {
-  grpc_byte_buffer *payload = NULL;
-  grpc_op ops[2];
-  memset(ops, 0, sizeof ops);
-  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[1].op = GRPC_OP_RECV_MESSAGE;
-  ops[1].data.recv_message.recv_message = &payload;
-  if (grpc_call_start_batch(call, ops, 2, w, NULL) != GRPC_CALL_OK) return;
-  if (!wait_event(w)) { /* the client went away before sending */
-    if (payload) grpc_byte_buffer_destroy(payload);
-    return;
-  }
+/* Runs the call and starts its reply (on a poller or a handler thread). */
+static void handle_and_reply(srv_call *c) {
   ee_buf out;
   ee_buf_init(&out, 0);
   ee_status st;
   ee_status_clear(&st);
-  ee_code rc = handle(w, method_of(details), payload, details, md, &out, &st);
-  reply(w, call, rc, &out, &st);
-  if (payload) grpc_byte_buffer_destroy(payload);
+  ee_code rc = handle(c->g, method_of(&c->details), c->payload, &c->details, &c->md, &out, &st);
+  reply(c, rc, &out, &st);
   ee_buf_free(&out);
 }
 
-static void *worker_main(void *arg) {
-  worker *w = arg;
-  for (;;) {
-    grpc_call *call = NULL;
-    grpc_call_details details;
-    grpc_metadata_array md;
-    grpc_call_details_init(&details);
-    grpc_metadata_array_init(&md);
-    bool ok = grpc_server_request_call(w->g->server, &call, &details, &md, w->cq, w->cq, w) ==
-              GRPC_CALL_OK;
-    ok = ok && wait_event(w); /* fails once the server shuts down */
-    if (ok) serve_call(w, call, &details, &md);
-    if (call) grpc_call_unref(call);
-    grpc_call_details_destroy(&details);
-    grpc_metadata_array_destroy(&md);
-    if (!ok) break;
+/* Whether handling may sleep: a Wait blocks until the operation changes, and
+ * --latency-ms delays every call. */
+static bool may_block(const srv_call *c) {
+  return c->g->svc->cfg->latency_ms > 0 ||
+         method_of(&c->details) == (int)EMU_M_WAIT_OPERATION;
+}
+
+static void hand_to_handlers(srv_call *c) {
+  emu_grpc *g = c->g;
+  pthread_mutex_lock(&g->mu);
+  c->next = NULL;
+  if (g->q_tail)
+    g->q_tail->next = c;
+  else
+    g->q_head = c;
+  g->q_tail = c;
+  pthread_cond_signal(&g->work);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* A new call: ask for the next one, then for this one's message. */
+static void on_requested(srv_call *c, bool ok) {
+  if (!ok) { /* the server is shutting down */
+    call_free(c);
+    return;
   }
+  request_call(c->p);
+  grpc_op ops[2];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_RECV_MESSAGE;
+  ops[1].data.recv_message.recv_message = &c->payload;
+  c->state = CALL_RECEIVING;
+  if (grpc_call_start_batch(c->call, ops, 2, c, NULL) != GRPC_CALL_OK) call_free(c);
+}
+
+static void on_event(srv_call *c, bool ok) {
+  switch (c->state) {
+    case CALL_REQUESTED: on_requested(c, ok); return;
+    case CALL_RECEIVING:
+      if (!ok) /* the client went away before sending */
+        call_free(c);
+      else if (may_block(c))
+        hand_to_handlers(c);
+      else
+        handle_and_reply(c);
+      return;
+    case CALL_REPLYING: call_free(c); return;
+  }
+}
+
+static void *poller_main(void *arg) {
+  poller *p = arg;
+  for (int i = 0; i < REQUESTS_PER_POLLER; i++) request_call(p);
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(p->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    if (ev.type == GRPC_OP_COMPLETE) on_event(ev.tag, ev.success != 0);
+  }
+  return NULL;
+}
+
+static void *handler_main(void *arg) {
+  emu_grpc *g = arg;
+  pthread_mutex_lock(&g->mu);
+  for (;;) {
+    while (!g->q_head && !g->handlers_stop) pthread_cond_wait(&g->work, &g->mu);
+    srv_call *c = g->q_head;
+    if (!c) break; /* stopping and nothing left */
+    g->q_head = c->next;
+    if (!g->q_head) g->q_tail = NULL;
+    pthread_mutex_unlock(&g->mu);
+    handle_and_reply(c);
+    pthread_mutex_lock(&g->mu);
+  }
+  pthread_mutex_unlock(&g->mu);
   return NULL;
 }
 
@@ -247,32 +358,39 @@ ee_code emu_grpc_start(const emu_service *svc, emu_grpc **out, int *bound_port, 
   const emu_config *cfg = svc->cfg;
   emu_grpc *g = calloc(1, sizeof *g);
   *out = NULL;
-  if (!g || !(g->workers = calloc((size_t)cfg->grpc_threads, sizeof *g->workers))) {
+  if (!g || !(g->handlers = calloc((size_t)cfg->grpc_threads, sizeof *g->handlers))) {
     free(g);
     return ee_status_set(st, EE_INTERNAL, "out of memory");
   }
   g->svc = svc;
-  g->n_workers = cfg->grpc_threads;
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->work, NULL);
+  atomic_init(&g->stopping, false);
+  atomic_init(&g->live, 0);
   g->server = new_server(cfg);
   g->shutdown_cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(g->server, g->shutdown_cq, NULL);
-  for (int i = 0; i < g->n_workers; i++) {
-    g->workers[i].g = g;
-    g->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_server_register_completion_queue(g->server, g->workers[i].cq, NULL);
+  for (int i = 0; i < EMU_GRPC_POLLERS; i++) {
+    g->pollers[i].g = g;
+    g->pollers[i].cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(g->server, g->pollers[i].cq, NULL);
   }
   if (bind_port(g, cfg, bound_port, st) != EE_OK) goto fail;
   grpc_server_start(g->server);
   g->started = true;
-  for (int i = 0; i < g->n_workers; i++) {
-    if (pthread_create(&g->workers[i].thread, NULL, worker_main, &g->workers[i]) != 0) {
-      ee_status_set(st, EE_INTERNAL, "cannot start gRPC worker threads");
-      goto fail;
-    }
-    g->workers[i].started = true;
+  for (int i = 0; i < cfg->grpc_threads; i++) {
+    if (pthread_create(&g->handlers[i], NULL, handler_main, g) != 0) goto no_threads;
+    g->n_handlers++;
+  }
+  for (int i = 0; i < EMU_GRPC_POLLERS; i++) {
+    if (pthread_create(&g->pollers[i].thread, NULL, poller_main, &g->pollers[i]) != 0)
+      goto no_threads;
+    g->pollers[i].started = true;
   }
   *out = g;
   return EE_OK;
+no_threads:
+  ee_status_set(st, EE_INTERNAL, "cannot start gRPC threads");
 fail:
   emu_grpc_stop(g);
   return st->code;
@@ -286,10 +404,19 @@ static void drain_and_destroy(grpc_completion_queue *cq) {
   grpc_completion_queue_destroy(cq);
 }
 
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Order: no new calls; the server shuts down (calls in flight get DRAIN_MS, then are
+ * cancelled; requested calls fail and are freed by their poller); the handler threads
+ * finish what they hold; once every call is freed the pollers' queues shut down. */
 void emu_grpc_stop(emu_grpc *g) {
   if (!g) return;
   static int shutdown_tag;
-  if (g->started) { /* calls in flight get DRAIN_MS to finish, then are cancelled */
+  atomic_store(&g->stopping, true);
+  if (g->started) {
     grpc_server_shutdown_and_notify(g->server, g->shutdown_cq, &shutdown_tag);
     gpr_timespec drain =
         gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(DRAIN_MS, GPR_TIMESPAN));
@@ -298,11 +425,29 @@ void emu_grpc_stop(emu_grpc *g) {
       grpc_completion_queue_next(g->shutdown_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     }
   }
-  for (int i = 0; i < g->n_workers; i++)
-    if (g->workers[i].started) pthread_join(g->workers[i].thread, NULL);
+  pthread_mutex_lock(&g->mu);
+  g->handlers_stop = true;
+  pthread_cond_broadcast(&g->work);
+  pthread_mutex_unlock(&g->mu);
+  for (int i = 0; i < g->n_handlers; i++) pthread_join(g->handlers[i], NULL);
+  bool polled = false;
+  for (int i = 0; i < EMU_GRPC_POLLERS; i++) polled = polled || g->pollers[i].started;
+  while (polled && atomic_load(&g->live) > 0) sleep_ms(1); /* the pollers free the rest */
+  for (int i = 0; i < EMU_GRPC_POLLERS; i++) {
+    if (!g->pollers[i].started) continue;
+    grpc_completion_queue_shutdown(g->pollers[i].cq);
+    pthread_join(g->pollers[i].thread, NULL);
+  }
   grpc_server_destroy(g->server);
-  for (int i = 0; i < g->n_workers; i++) drain_and_destroy(g->workers[i].cq);
+  for (int i = 0; i < EMU_GRPC_POLLERS; i++) {
+    if (g->pollers[i].started) /* already shut down and drained by its poller */
+      grpc_completion_queue_destroy(g->pollers[i].cq);
+    else
+      drain_and_destroy(g->pollers[i].cq);
+  }
   drain_and_destroy(g->shutdown_cq);
-  free(g->workers);
+  pthread_cond_destroy(&g->work);
+  pthread_mutex_destroy(&g->mu);
+  free(g->handlers);
   free(g);
 }

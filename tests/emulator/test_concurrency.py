@@ -1,5 +1,7 @@
 """50 concurrent clients (25 over REST with curl, 25 over gRPC) submit 2,000 exports:
-2,000 distinct operations, all of which complete; then a clean SIGTERM."""
+2,000 distinct operations, all of which complete; then a clean SIGTERM. And the gRPC
+front end's split: calls that may block (WaitOperation) take one of --grpc-threads
+handler threads, every other call is served without one."""
 import json
 import subprocess
 import threading
@@ -69,6 +71,37 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertEqual(states, {"SUCCEEDED"})
             g.close()
             print("submitted %d exports in %.1fs" % (len(names), submitted))
+            self.assertEqual(emu.stop(), 0)
+
+    def test_blocked_waits_do_not_hold_other_grpc_calls(self):
+        # One handler thread, held by a Wait of 3 s; a second Wait queues behind it. Gets
+        # and exports meanwhile answer at once (with a thread per call they would queue).
+        with Emulator("--task-seconds", "3600", "--grpc-threads", "1") as emu:
+            g = Grpc(emu)
+            name = g.export(small_request(project="projects/w")).body["name"]
+            waits = []
+
+            def wait():
+                t0 = time.time()
+                r = g.wait(name, timeout="3s")
+                waits.append((r.code, time.time() - t0))
+
+            ts = [threading.Thread(target=wait) for _ in range(2)]
+            for t in ts:
+                t.start()
+            time.sleep(0.5)  # both Waits are in: one held, one queued
+            t0 = time.time()
+            for i in range(20):
+                self.assertEqual(g.get(name).code, "OK")
+                self.assertEqual(g.export(small_request(project="projects/w")).code, "OK")
+            quick = time.time() - t0
+            for t in ts:
+                t.join(30)
+            g.close()
+            self.assertLess(quick, 2.0, "40 calls took %.1fs behind a held Wait" % quick)
+            self.assertEqual(sorted(c for c, _ in waits), ["OK", "OK"])
+            slow = max(s for _, s in waits)
+            self.assertGreater(slow, 5.0, "the second Wait did not queue behind the first")
             self.assertEqual(emu.stop(), 0)
 
 

@@ -12,6 +12,8 @@
 #define _GNU_SOURCE /* syscall */
 #include <inttypes.h>
 #include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,9 +401,14 @@ static ee_code call_go(ee_client *c, eei_call *call, eei_call **out, ee_status *
   return rc;
 }
 
-ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
-                            const ee_call_options *co, const eei_done *done, eei_call **out,
-                            ee_status *st) {
+/* Attaches a prepared call to the driver its blocking caller runs (NULL: none). */
+static void bind_driver(ee_client *c, eei_call *call, eei_driver *driver) {
+  if (driver) c->ops->bind_driver(call->prepared, driver);
+}
+
+static ee_code start_struct(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                            const ee_call_options *co, const eei_done *done, eei_driver *driver,
+                            eei_call **out, ee_status *st) {
   const ProtobufCMessage *effective = NULL;
   void *owned = NULL;
   char request_id[EE_REQUEST_ID_MAX + 1];
@@ -417,7 +424,14 @@ ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufC
     if (call) call_free(call);
     return rc;
   }
+  bind_driver(c, call, driver);
   return call_go(c, call, out, st);
+}
+
+ee_code eei_call_start_done(ee_client *c, const ee_route *route, const ProtobufCMessage *req,
+                            const ee_call_options *co, const eei_done *done, eei_call **out,
+                            ee_status *st) {
+  return start_struct(c, route, req, co, done, NULL, out, st);
 }
 
 /* Whether top-level field `number` of the encoded message is a non-empty length-delimited
@@ -459,9 +473,9 @@ static bool raw_has_nonempty_field(const uint8_t *b, size_t len, uint32_t number
   return found;
 }
 
-ee_code eei_call_start_raw(ee_client *c, const ee_route *route, const eei_raw_request *raw,
-                           const ee_call_options *co, const eei_done *done, eei_call **out,
-                           ee_status *st) {
+static ee_code start_raw(ee_client *c, const ee_route *route, const eei_raw_request *raw,
+                         const ee_call_options *co, const eei_done *done, eei_driver *driver,
+                         eei_call **out, ee_status *st) {
   eei_call *call = NULL;
   if (out) *out = NULL;
   if (raw->len && !raw->bytes) return ee_status_set(st, EE_INVALID_ARGUMENT, "request bytes: NULL");
@@ -475,20 +489,36 @@ ee_code eei_call_start_raw(ee_client *c, const ee_route *route, const eei_raw_re
     if (call) call_free(call);
     return rc;
   }
+  bind_driver(c, call, driver);
   return call_go(c, call, out, st);
+}
+
+ee_code eei_call_start_raw(ee_client *c, const ee_route *route, const eei_raw_request *raw,
+                           const ee_call_options *co, const eei_done *done, eei_call **out,
+                           ee_status *st) {
+  return start_raw(c, route, raw, co, done, NULL, out, st);
 }
 
 /* ---- the blocking form: a wait on the same machine ----
  *
- * The waiter is a one-shot futex rather than a mutex and condition variable: the client
- * thread that finishes the call makes one FUTEX_WAKE after it has published the result,
- * and the woken caller never contends for a lock the waker still holds (with a condvar
- * signalled under its mutex the caller wakes only to block again on that mutex). */
+ * Where the transport has drivers (REST), the caller takes one and runs it while it
+ * waits: the call's attempts run on the caller's thread, and nothing is handed between
+ * threads. Otherwise (gRPC) the caller sleeps on a one-shot futex: the client thread that
+ * finishes the call makes one FUTEX_WAKE after it has published the result, and the woken
+ * caller never contends for a lock the waker still holds (with a condvar signalled under
+ * its mutex the caller wakes only to block again on that mutex). */
+
+enum { WAIT_PENDING, WAIT_RESULT, WAIT_RELEASED };
 
 typedef struct waiter {
-  _Atomic uint32_t done; /* 0 until the result below is written, then 1 */
+  /* WAIT_PENDING until the result below is written; then WAIT_RESULT while the finishing
+   * thread may still touch the driver, WAIT_RELEASED once it no longer does. */
+  _Atomic uint32_t done;
   ProtobufCMessage *resp;
   ee_status st;
+  const eei_transport_ops *ops;
+  eei_driver *driver; /* NULL: the caller sleeps on the futex */
+  pthread_t runner;   /* the thread running the driver */
 } waiter;
 
 static void futex_wait_while_zero(_Atomic uint32_t *word) {
@@ -497,15 +527,42 @@ static void futex_wait_while_zero(_Atomic uint32_t *word) {
 }
 
 static void futex_set_and_wake(_Atomic uint32_t *word) {
-  atomic_store_explicit(word, 1, memory_order_release);
+  atomic_store_explicit(word, WAIT_RELEASED, memory_order_release);
   syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* A call driven by its caller usually ends on the caller's own thread; when it ends on
+ * another (the timer thread: cancelled in a backoff), the driver's runner is woken, and
+ * released only after that wake-up no longer needs the driver. */
+static void wake_driver_waiter(waiter *w) {
+  eei_driver *d = w->driver;
+  const eei_transport_ops *ops = w->ops;
+  if (pthread_equal(pthread_self(), w->runner)) {
+    atomic_store_explicit(&w->done, WAIT_RELEASED, memory_order_release);
+    return;
+  }
+  atomic_store_explicit(&w->done, WAIT_RESULT, memory_order_release);
+  ops->driver_wake(d);
+  atomic_store_explicit(&w->done, WAIT_RELEASED, memory_order_release); /* w may go now */
 }
 
 static void wake(void *user, ProtobufCMessage *resp, const ee_status *st) {
   waiter *w = user;
   w->resp = resp;
   w->st = *st;
-  futex_set_and_wake(&w->done); /* w may be gone once the caller sees done */
+  if (w->driver)
+    wake_driver_waiter(w);
+  else
+    futex_set_and_wake(&w->done); /* w may be gone once the caller sees done */
+}
+
+static void wait_for(waiter *w) {
+  if (!w->driver) {
+    futex_wait_while_zero(&w->done);
+    return;
+  }
+  w->ops->driver_run(w->driver, &w->done);
+  while (atomic_load_explicit(&w->done, memory_order_acquire) != WAIT_RELEASED) sched_yield();
 }
 
 /* Starts the call (a struct request, or raw bytes when raw is set) and waits for it. */
@@ -516,17 +573,21 @@ static ee_code call_and_wait(ee_client *c, const ee_route *route, const Protobuf
   ee_status ignored; /* the token source is always handed a status to fill */
   if (!st) st = &ignored;
   *out = NULL;
-  atomic_init(&w.done, 0);
+  atomic_init(&w.done, WAIT_PENDING);
   w.resp = NULL;
+  w.ops = c->ops;
+  w.driver = c->ops->driver_get ? c->ops->driver_get(c->transport) : NULL;
+  w.runner = pthread_self();
   eei_done d = {.kind = EEI_DONE_MESSAGE, .fn.message = wake, .user = &w};
-  ee_code rc = raw ? eei_call_start_raw(c, route, raw, co, &d, NULL, st)
-                   : eei_call_start_done(c, route, req, co, &d, NULL, st);
+  ee_code rc = raw ? start_raw(c, route, raw, co, &d, w.driver, NULL, st)
+                   : start_struct(c, route, req, co, &d, w.driver, NULL, st);
   if (rc == EE_OK) {
-    futex_wait_while_zero(&w.done);
+    wait_for(&w);
     rc = w.st.code;
     *st = w.st;
     *out = w.resp;
   }
+  if (w.driver) c->ops->driver_put(w.driver);
   return rc;
 }
 

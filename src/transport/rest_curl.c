@@ -1,13 +1,19 @@
 /* REST transport: one attempt of one call is one HTTP exchange on libcurl's multi
  * interface, driven by one event thread per transport.
  *
- * Threads. start() and cancel() run on any thread: they only touch a queue and flags
- * under t->mu and wake the event thread (an eventfd). Everything curl sees runs on the
- * event thread: it takes the queue, adds easy handles, removes cancelled ones, lets curl
- * work on the sockets epoll reports ready (curl_multi_socket_action), reads finished
- * transfers (curl_multi_info_read) and calls each attempt's done once. An attempt is
- * freed right after its done returned, never earlier, so a cancel() made while done has
- * not returned always touches live memory.
+ * Loops. A loop is one curl multi handle with its epoll set, eventfd, start queue and
+ * pooled easy handles. The transport's own loop runs on its event thread and carries
+ * every async call. A blocking caller takes a loop of its own (a driver: see
+ * transport.h) and runs it on its thread while it waits, so its call needs no hand-off
+ * to the event thread and back; drivers are pooled with their kept-alive connections.
+ *
+ * Threads. start() and cancel() run on any thread: they only touch a loop's queue and
+ * flags under the loop's mutex and wake its runner (an eventfd). Everything curl sees runs on
+ * the thread running the loop: it takes the queue, adds easy handles, removes cancelled
+ * ones, lets curl work on the sockets epoll reports ready (curl_multi_socket_action),
+ * reads finished transfers (curl_multi_info_read) and calls each attempt's done once. An
+ * attempt is freed right after its done returned, never earlier, so a cancel() made while
+ * done has not returned always touches live memory.
  *
  * Why socket_action and not curl_multi_poll + curl_multi_perform: perform visits every
  * transfer on each wake-up and checks each one's socket with a poll(2) of its own; at 16
@@ -38,7 +44,8 @@
 #include "ee/wire.h"
 #include "transport.h"
 
-#define IDLE_HANDLES_MAX 64     /* easy handles kept for reuse */
+#define IDLE_HANDLES_MAX 64     /* easy handles kept for reuse, per loop */
+#define IDLE_DRIVERS_MAX 64     /* drivers kept (with their connections) for reuse */
 #define HOST_CONNECTIONS_MAX 64 /* HTTP/1.1: further transfers wait in curl's queue */
 #define WAIT_MAX_MS 1000        /* epoll_wait returns at least this often */
 #define EVENTS_MAX 64           /* epoll events taken per wait */
@@ -58,8 +65,11 @@ typedef struct rest_slot {
   char errbuf[CURL_ERROR_SIZE];
 } rest_slot;
 
+typedef struct rest_loop rest_loop;
+
 struct eei_prepared {
   eei_transport *t;
+  rest_loop *loop; /* where its attempts run: a driver, or NULL for the event thread's */
   const ee_route *route;
   const ee_http_binding *binding;
   const char *method; /* static (route table) */
@@ -72,36 +82,50 @@ struct eei_prepared {
 
 struct eei_attempt {
   eei_transport *t;
+  rest_loop *l;
   eei_prepared *p;
-  eei_attempt *qnext;       /* start queue (under t->mu) */
-  eei_attempt *prev, *next; /* running list (event thread) */
+  eei_attempt *qnext;       /* start queue (under l->mu) */
+  eei_attempt *prev, *next; /* running list (the loop's runner) */
   rest_slot *slot;          /* while in curl */
   int64_t deadline_ms;      /* 0 = none */
   eei_attempt_done_fn done;
   void *user;
-  bool cancel_requested;      /* under t->mu */
+  bool cancel_requested;      /* under l->mu */
   struct curl_slist *headers; /* nodes and text live in this allocation */
+};
+
+/* One curl multi handle and what drives it. Fields marked "runner" are touched only by
+ * the thread running the loop (the event thread, or a driver's taker). */
+struct rest_loop {
+  eei_transport *t;
+  CURLM *multi;
+  int epfd;         /* runner: curl's sockets and wake_fd */
+  int wake_fd;      /* eventfd: start/cancel/destroy -> the runner */
+  pthread_mutex_t mu;
+  bool stopping;    /* under mu: the transport is being destroyed (the event thread's loop) */
+  bool sleeping;    /* under mu: the runner found nothing to do and may be blocked in
+                       epoll_wait; the next start/cancel wakes it */
+  int64_t timer_at; /* runner: curl's next timeout (eei_now_ms), -1 none */
+  uint32_t *fds;    /* runner: per socket, FD_* bits (see on_socket) */
+  size_t n_fds;
+  eei_attempt *q_head, *q_tail; /* under mu: attempts started, not yet seen by the loop */
+  bool cancel_pending;          /* under mu: some attempt asked to be cancelled */
+  eei_attempt *running;         /* runner: attempts handed to curl */
+  rest_slot *idle;              /* runner: pooled easy handles */
+  size_t n_idle;
+  rest_loop *next_idle; /* under t->mu: the transport's idle drivers */
 };
 
 struct eei_transport {
   eei_transport_config cfg; /* strings owned by the client */
   size_t max_response;
-  CURLM *multi;
-  int epfd;         /* event thread: curl's sockets and wake_fd */
-  int wake_fd;      /* eventfd: start/cancel/destroy -> event thread */
-  bool sleeping;    /* under mu: the event thread found nothing to do and may be
-                       blocked in epoll_wait; the next start/cancel wakes it */
-  int64_t timer_at; /* event thread: curl's next timeout (eei_now_ms), -1 none */
-  uint32_t *fds;    /* event thread: per socket, FD_* bits (see on_socket) */
-  size_t n_fds;
+  rest_loop *main; /* the event thread's loop */
   pthread_t thread;
   pthread_mutex_t mu;
-  eei_attempt *q_head, *q_tail; /* under mu: attempts started, not yet seen by the loop */
-  bool cancel_pending;          /* under mu: some attempt asked to be cancelled */
-  bool stopping;                /* under mu: destroy() began; start() refuses */
-  eei_attempt *running;         /* event thread: attempts handed to curl */
-  rest_slot *idle;              /* event thread: pooled easy handles */
-  size_t n_idle;
+  pthread_cond_t drivers_back; /* signalled (while stopping) when drivers_out reaches 0 */
+  bool stopping;               /* under mu: destroy() began; start() refuses */
+  rest_loop *idle_drivers;     /* under mu */
+  size_t n_idle_drivers, drivers_out;
   _Atomic uint64_t transfers, connects, handles;
 };
 
@@ -132,6 +156,7 @@ static ee_code prepared_from_http(eei_transport *t, const ee_route *route,
   memcpy(target + mlen + 1 + elen, http->target.data, http->target.len);
   target[tlen] = '\0';
   p->t = t;
+  p->loop = NULL;
   p->route = route;
   p->binding = http->binding;
   p->method = http->method;
@@ -258,8 +283,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
 static curl_socket_t on_open(void *user, curlsocktype purpose, struct curl_sockaddr *addr);
 static int on_close(void *user, curl_socket_t fd);
 
-/* Options that stay the same for every transfer of this transport. */
-static bool slot_configure(const eei_transport *t, rest_slot *s) {
+/* Options that stay the same for every transfer of this loop. */
+static bool slot_configure(rest_loop *l, rest_slot *s) {
+  const eei_transport *t = l->t;
   CURL *e = s->easy;
   bool ok = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
   ok = ok && curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
@@ -268,9 +294,9 @@ static bool slot_configure(const eei_transport *t, rest_slot *s) {
   ok = ok && curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
   ok = ok && curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
   ok = ok && curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open) == CURLE_OK;
-  ok = ok && curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (eei_transport *)t) == CURLE_OK;
+  ok = ok && curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, l) == CURLE_OK;
   ok = ok && curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close) == CURLE_OK;
-  ok = ok && curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, (eei_transport *)t) == CURLE_OK;
+  ok = ok && curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, l) == CURLE_OK;
   if (t->cfg.connect_timeout_ms > 0)
     ok = ok && curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->cfg.connect_timeout_ms) ==
                    CURLE_OK;
@@ -286,16 +312,17 @@ static bool slot_configure(const eei_transport *t, rest_slot *s) {
   return ok;
 }
 
-static rest_slot *slot_get(eei_transport *t) {
-  rest_slot *s = t->idle;
+static rest_slot *slot_get(rest_loop *l) {
+  eei_transport *t = l->t;
+  rest_slot *s = l->idle;
   if (s) {
-    t->idle = s->next_idle;
-    t->n_idle--;
+    l->idle = s->next_idle;
+    l->n_idle--;
   } else {
     s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->easy = curl_easy_init();
-    if (!s->easy || !slot_configure(t, s)) {
+    if (!s->easy || !slot_configure(l, s)) {
       curl_easy_cleanup(s->easy);
       free(s);
       return NULL;
@@ -316,15 +343,15 @@ static void slot_free(rest_slot *s) {
   free(s);
 }
 
-static void slot_put(eei_transport *t, rest_slot *s) {
-  if (t->n_idle >= IDLE_HANDLES_MAX) {
+static void slot_put(rest_loop *l, rest_slot *s) {
+  if (l->n_idle >= IDLE_HANDLES_MAX) {
     slot_free(s);
     return;
   }
   if (s->body.cap > BODY_KEEP_MAX) ee_buf_free(&s->body);
-  s->next_idle = t->idle;
-  t->idle = s;
-  t->n_idle++;
+  s->next_idle = l->idle;
+  l->idle = s;
+  l->n_idle++;
 }
 
 /* Options of this transfer. Every option a previous transfer may have set is set again. */
@@ -348,7 +375,7 @@ static bool slot_bind(rest_slot *s, eei_attempt *a, long timeout_ms) {
 }
 
 /* ------------------------------------------------------------------------------------
- * Ending attempts (event thread)
+ * Ending attempts (the loop's runner)
  * ---------------------------------------------------------------------------------- */
 
 static void result_init(eei_attempt_result *res) {
@@ -358,35 +385,35 @@ static void result_init(eei_attempt_result *res) {
   res->sent = true;
 }
 
-static void running_unlink(eei_transport *t, eei_attempt *a) {
+static void running_unlink(rest_loop *l, eei_attempt *a) {
   if (a->prev)
     a->prev->next = a->next;
-  else if (t->running == a)
-    t->running = a->next;
+  else if (l->running == a)
+    l->running = a->next;
   if (a->next) a->next->prev = a->prev;
   a->prev = a->next = NULL;
 }
 
 /* Takes a out of curl (if it was in), calls done, frees what is left. */
-static void attempt_finish(eei_transport *t, eei_attempt *a, eei_attempt_result *res) {
+static void attempt_finish(rest_loop *l, eei_attempt *a, eei_attempt_result *res) {
   if (a->slot) {
-    curl_multi_remove_handle(t->multi, a->slot->easy);
-    slot_put(t, a->slot);
+    curl_multi_remove_handle(l->multi, a->slot->easy);
+    slot_put(l, a->slot);
     a->slot = NULL;
-    running_unlink(t, a);
+    running_unlink(l, a);
   }
   a->done(a->user, res);
   if (res->response) protobuf_c_message_free_unpacked(res->response, NULL);
   free(a);
 }
 
-static void attempt_fail(eei_transport *t, eei_attempt *a, ee_code code, bool sent,
+static void attempt_fail(rest_loop *l, eei_attempt *a, ee_code code, bool sent,
                          const char *what) {
   eei_attempt_result res;
   result_init(&res);
   res.sent = sent;
   ee_status_set(&res.status, code, "%s", what);
-  attempt_finish(t, a, &res);
+  attempt_finish(l, a, &res);
 }
 
 /* Retry-After: delta-seconds, or an HTTP-date (read by curl_getdate). -1 when absent. */
@@ -493,7 +520,8 @@ static void curl_error_result(const eei_attempt *a, CURLcode cc, eei_attempt_res
                 "rest: %s", why);
 }
 
-static void transfer_done(eei_transport *t, CURL *easy, CURLcode cc) {
+static void transfer_done(rest_loop *l, CURL *easy, CURLcode cc) {
+  eei_transport *t = l->t;
   eei_attempt *a = NULL;
   curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&a);
   long conns = 0;
@@ -506,74 +534,74 @@ static void transfer_done(eei_transport *t, CURL *easy, CURLcode cc) {
     http_result(t, a, &res);
   else
     curl_error_result(a, cc, &res);
-  attempt_finish(t, a, &res);
+  attempt_finish(l, a, &res);
 }
 
 /* ------------------------------------------------------------------------------------
  * The event loop
  * ---------------------------------------------------------------------------------- */
 
-static void launch(eei_transport *t, eei_attempt *a) {
+static void launch(rest_loop *l, eei_attempt *a) {
   long timeout_ms = 0;
   if (a->deadline_ms) {
     int64_t left = a->deadline_ms - eei_now_ms();
     if (left <= 0) {
-      attempt_fail(t, a, EE_DEADLINE_EXCEEDED, false,
+      attempt_fail(l, a, EE_DEADLINE_EXCEEDED, false,
                    "rest: deadline exceeded before the request was sent");
       return;
     }
     timeout_ms = (long)left;
   }
-  rest_slot *s = slot_get(t);
+  rest_slot *s = slot_get(l);
   if (!s) {
-    attempt_fail(t, a, EE_RESOURCE_EXHAUSTED, false, "rest: cannot create a curl handle");
+    attempt_fail(l, a, EE_RESOURCE_EXHAUSTED, false, "rest: cannot create a curl handle");
     return;
   }
   if (!slot_bind(s, a, timeout_ms)) {
-    slot_put(t, s);
-    attempt_fail(t, a, EE_INTERNAL, false, "rest: curl refused a transfer option");
+    slot_put(l, s);
+    attempt_fail(l, a, EE_INTERNAL, false, "rest: curl refused a transfer option");
     return;
   }
-  if (curl_multi_add_handle(t->multi, s->easy) != CURLM_OK) {
-    slot_put(t, s);
-    attempt_fail(t, a, EE_INTERNAL, false, "rest: curl refused a transfer");
+  if (curl_multi_add_handle(l->multi, s->easy) != CURLM_OK) {
+    slot_put(l, s);
+    attempt_fail(l, a, EE_INTERNAL, false, "rest: curl refused a transfer");
     return;
   }
   a->slot = s;
   a->prev = NULL;
-  a->next = t->running;
-  if (t->running) t->running->prev = a;
-  t->running = a;
+  a->next = l->running;
+  if (l->running) l->running->prev = a;
+  l->running = a;
 }
 
 /* Ends with CANCELLED every running attempt that asked for it (all when stopping). */
-static void sweep_cancelled(eei_transport *t, bool all) {
+static void sweep_cancelled(rest_loop *l, bool all) {
   eei_attempt *victims = NULL;
-  pthread_mutex_lock(&t->mu);
-  for (eei_attempt *a = t->running, *next; a; a = next) {
+  pthread_mutex_lock(&l->mu);
+  for (eei_attempt *a = l->running, *next; a; a = next) {
     next = a->next;
     if (!all && !a->cancel_requested) continue;
-    running_unlink(t, a);
+    running_unlink(l, a);
     a->next = victims;
     victims = a;
   }
-  pthread_mutex_unlock(&t->mu);
+  pthread_mutex_unlock(&l->mu);
   while (victims) {
     eei_attempt *a = victims;
     victims = a->next;
     a->next = NULL;
-    curl_multi_remove_handle(t->multi, a->slot->easy);
-    slot_put(t, a->slot);
+    curl_multi_remove_handle(l->multi, a->slot->easy);
+    slot_put(l, a->slot);
     a->slot = NULL;
-    attempt_fail(t, a, EE_CANCELLED, true, "rest: the call was cancelled");
+    attempt_fail(l, a, EE_CANCELLED, true, "rest: the call was cancelled");
   }
 }
 
-static void drain_finished(eei_transport *t) {
+static void drain_finished(rest_loop *l) {
   CURLMsg *m;
   int left;
-  while ((m = curl_multi_info_read(t->multi, &left)))
-    if (m->msg == CURLMSG_DONE) transfer_done(t, m->easy_handle, m->data.result);
+  while ((m = curl_multi_info_read(l->multi, &left)))
+    if (m->msg == CURLMSG_DONE) transfer_done(l, m->easy_handle, m->data.result);
 }
 
 /* Per-socket state, so that a kept-alive connection costs no epoll_ctl per call: curl
@@ -586,34 +614,34 @@ static void drain_finished(eei_transport *t) {
 #define FD_WANTED 0x20000000u   /* curl currently wants its events */
 #define FD_EVENTS 0x0000ffffu
 
-static uint32_t *fd_state(eei_transport *t, curl_socket_t fd) {
+static uint32_t *fd_state(rest_loop *l, curl_socket_t fd) {
   if (fd < 0) return NULL;
-  if ((size_t)fd >= t->n_fds) {
-    size_t n = t->n_fds ? t->n_fds : 64;
+  if ((size_t)fd >= l->n_fds) {
+    size_t n = l->n_fds ? l->n_fds : 64;
     while (n <= (size_t)fd) n *= 2;
-    uint32_t *grown = realloc(t->fds, n * sizeof *grown);
+    uint32_t *grown = realloc(l->fds, n * sizeof *grown);
     if (!grown) return NULL;
-    memset(grown + t->n_fds, 0, (n - t->n_fds) * sizeof *grown);
-    t->fds = grown;
-    t->n_fds = n;
+    memset(grown + l->n_fds, 0, (n - l->n_fds) * sizeof *grown);
+    l->fds = grown;
+    l->n_fds = n;
   }
-  return &t->fds[fd];
+  return &l->fds[fd];
 }
 
-static int epoll_set(eei_transport *t, curl_socket_t fd, uint32_t *state, uint32_t events) {
+static int epoll_set(rest_loop *l, curl_socket_t fd, uint32_t *state, uint32_t events) {
   struct epoll_event ev = {.events = events, .data.fd = fd};
   bool in = *state & FD_IN_EPOLL;
   if (in && (*state & FD_EVENTS) == events) return 0;
-  int rc = epoll_ctl(t->epfd, in ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+  int rc = epoll_ctl(l->epfd, in ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
   if (rc != 0 && errno == (in ? ENOENT : EEXIST)) /* our record was stale */
-    rc = epoll_ctl(t->epfd, in ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    rc = epoll_ctl(l->epfd, in ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
   if (rc != 0) return -1;
   *state = (*state & ~FD_EVENTS) | FD_IN_EPOLL | events;
   return 0;
 }
 
-static void epoll_drop(eei_transport *t, curl_socket_t fd, uint32_t *state) {
-  if (*state & FD_IN_EPOLL) epoll_ctl(t->epfd, EPOLL_CTL_DEL, fd, NULL);
+static void epoll_drop(rest_loop *l, curl_socket_t fd, uint32_t *state) {
+  if (*state & FD_IN_EPOLL) epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
   *state &= ~(FD_IN_EPOLL | FD_EVENTS);
 }
 
@@ -621,33 +649,33 @@ static void epoll_drop(eei_transport *t, curl_socket_t fd, uint32_t *state) {
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *user, void *socketp) {
   (void)easy;
   (void)socketp;
-  eei_transport *t = user;
-  uint32_t *state = fd_state(t, fd);
+  rest_loop *l = user;
+  uint32_t *state = fd_state(l, fd);
   if (!state) return -1;
   if (what == CURL_POLL_REMOVE) {
     *state &= ~FD_WANTED;
-    if (!(*state & FD_OURS)) epoll_drop(t, fd, state); /* closed without telling us */
+    if (!(*state & FD_OURS)) epoll_drop(l, fd, state); /* closed without telling us */
     return 0;
   }
   *state |= FD_WANTED;
   uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-  return epoll_set(t, fd, state, events);
+  return epoll_set(l, fd, state, events);
 }
 
 /* Connection sockets, opened and closed through us (CURLOPT_OPENSOCKETFUNCTION and
  * CURLOPT_CLOSESOCKETFUNCTION) so on_socket may keep them registered between transfers. */
 static curl_socket_t on_open(void *user, curlsocktype purpose, struct curl_sockaddr *addr) {
   (void)purpose;
-  eei_transport *t = user;
+  rest_loop *l = user;
   curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-  uint32_t *state = fd == CURL_SOCKET_BAD ? NULL : fd_state(t, fd);
+  uint32_t *state = fd == CURL_SOCKET_BAD ? NULL : fd_state(l, fd);
   if (state) *state = FD_OURS; /* a new file: not in epoll whatever the number held before */
   return fd;
 }
 
 static int on_close(void *user, curl_socket_t fd) {
-  eei_transport *t = user;
-  uint32_t *state = fd_state(t, fd);
+  rest_loop *l = user;
+  uint32_t *state = fd_state(l, fd);
   if (state) *state = 0; /* closing removes it from epoll */
   return close(fd);
 }
@@ -655,89 +683,226 @@ static int on_close(void *user, curl_socket_t fd) {
 /* curl's single timer (CURLMOPT_TIMERFUNCTION): -1 deletes it. */
 static int on_timer(CURLM *multi, long timeout_ms, void *user) {
   (void)multi;
-  eei_transport *t = user;
-  t->timer_at = timeout_ms < 0 ? -1 : eei_now_ms() + timeout_ms;
+  rest_loop *l = user;
+  l->timer_at = timeout_ms < 0 ? -1 : eei_now_ms() + timeout_ms;
   return 0;
 }
 
-static void run_due_timer(eei_transport *t) {
-  if (t->timer_at < 0 || eei_now_ms() < t->timer_at) return;
-  t->timer_at = -1;
+static void run_due_timer(rest_loop *l) {
+  if (l->timer_at < 0 || eei_now_ms() < l->timer_at) return;
+  l->timer_at = -1;
   int running = 0;
-  curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
 /* Waits (up to max_wait ms) for sockets, the wake-up or curl's timer, and lets curl
  * handle what is ready. */
-static void wait_and_work(eei_transport *t, int max_wait) {
+static void wait_and_work(rest_loop *l, int max_wait) {
   int wait = max_wait;
-  if (t->timer_at >= 0 && wait > 0) {
-    int64_t left = t->timer_at - eei_now_ms();
+  if (l->timer_at >= 0 && wait > 0) {
+    int64_t left = l->timer_at - eei_now_ms();
     wait = left <= 0 ? 0 : left < wait ? (int)left : wait;
   }
   struct epoll_event ev[EVENTS_MAX];
-  int n = epoll_wait(t->epfd, ev, EVENTS_MAX, wait);
+  int n = epoll_wait(l->epfd, ev, EVENTS_MAX, wait);
   for (int i = 0; i < n; i++) {
-    if (ev[i].data.fd == t->wake_fd) continue; /* edge-triggered: nothing to read */
-    uint32_t *state = fd_state(t, ev[i].data.fd);
+    if (ev[i].data.fd == l->wake_fd) continue; /* edge-triggered: nothing to read */
+    uint32_t *state = fd_state(l, ev[i].data.fd);
     if (state && !(*state & FD_WANTED)) { /* an idle kept connection: curl looks next time */
-      epoll_drop(t, ev[i].data.fd, state);
+      epoll_drop(l, ev[i].data.fd, state);
       continue;
     }
     int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
     int running = 0;
-    curl_multi_socket_action(t->multi, ev[i].data.fd, mask, &running);
+    curl_multi_socket_action(l->multi, ev[i].data.fd, mask, &running);
   }
-  run_due_timer(t);
-  drain_finished(t);
+  run_due_timer(l);
+  drain_finished(l);
 }
 
-static void *event_loop(void *arg) {
-  eei_transport *t = arg;
+static bool until_set(const _Atomic uint32_t *until) {
+  return until && atomic_load_explicit(until, memory_order_acquire) != 0;
+}
+
+/* Runs l until the transport stops (the event thread: until is NULL) or *until is set
+ * (a driver). */
+static void loop_run(rest_loop *l, const _Atomic uint32_t *until) {
   for (;;) {
-    pthread_mutex_lock(&t->mu);
-    eei_attempt *q = t->q_head;
-    t->q_head = t->q_tail = NULL;
-    bool cancels = t->cancel_pending, stopping = t->stopping;
-    t->cancel_pending = false;
+    pthread_mutex_lock(&l->mu);
+    eei_attempt *q = l->q_head;
+    l->q_head = l->q_tail = NULL;
+    bool cancels = l->cancel_pending, stopping = l->stopping;
+    l->cancel_pending = false;
     bool idle = !q && !cancels && !stopping;
-    t->sleeping = idle; /* from here on, new work wakes us */
-    pthread_mutex_unlock(&t->mu);
+    l->sleeping = idle; /* from here on, new work wakes us */
+    pthread_mutex_unlock(&l->mu);
     while (q) {
       eei_attempt *a = q;
       q = a->qnext;
       if (stopping)
-        attempt_fail(t, a, EE_CANCELLED, false, "rest: the call was cancelled (shutting down)");
+        attempt_fail(l, a, EE_CANCELLED, false, "rest: the call was cancelled (shutting down)");
       else
-        launch(t, a);
+        launch(l, a);
     }
-    if (cancels || stopping) sweep_cancelled(t, stopping);
+    if (cancels || stopping) sweep_cancelled(l, stopping);
     if (stopping) break; /* nothing runs and start() refuses new work */
-    run_due_timer(t);    /* new transfers set a timer of 0: start them now */
-    drain_finished(t);
+    run_due_timer(l);    /* new transfers set a timer of 0: start them now */
+    drain_finished(l);
+    if (until_set(until)) break;
     /* Block only after a look at the queue found it empty (sleeping is then set); else
-     * just collect ready sockets and look at the queue again. */
-    wait_and_work(t, idle ? WAIT_MAX_MS : 0);
+     * just collect ready sockets and look at the queue again. A driver carries one call,
+     * so after launching it goes straight back to the queue (and then blocks). */
+    if (idle)
+      wait_and_work(l, WAIT_MAX_MS);
+    else if (!until)
+      wait_and_work(l, 0);
+    if (until_set(until)) break;
   }
+}
+
+static void *event_loop(void *arg) {
+  eei_transport *t = arg;
+  loop_run(t->main, NULL);
   return NULL;
 }
 
 /* The eventfd is registered edge-triggered: every write is one epoll event and nobody
  * ever reads it (its counter cannot reach 2^64-1 in practice). */
-static void wake(eei_transport *t) {
+static void wake(rest_loop *l) {
   uint64_t one = 1;
-  if (write(t->wake_fd, &one, sizeof one) < 0) { /* cannot happen short of 2^64 writes */
+  if (write(l->wake_fd, &one, sizeof one) < 0) { /* cannot happen short of 2^64 writes */
   }
 }
 
-/* Called with t->mu held after queueing work: whether the event thread must be woken
+/* Called with l->mu held after queueing work: whether the loop's runner must be woken
  * (only when it may be blocked; a busy loop looks at the queue before it blocks). */
-static bool wake_needed(eei_transport *t) {
-  bool need = t->sleeping;
-  t->sleeping = false; /* one wake-up is enough */
+static bool wake_needed(rest_loop *l) {
+  bool need = l->sleeping;
+  l->sleeping = false; /* one wake-up is enough */
   return need;
+}
+
+static void loop_free(rest_loop *l) {
+  if (!l) return;
+  while (l->idle) {
+    rest_slot *s = l->idle;
+    l->idle = s->next_idle;
+    slot_free(s);
+  }
+  if (l->multi) curl_multi_cleanup(l->multi); /* closes its connections through on_close */
+  if (l->epfd >= 0) close(l->epfd);
+  free(l->fds);
+  if (l->wake_fd >= 0) close(l->wake_fd);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
+
+static rest_loop *loop_new(eei_transport *t, ee_status *st) {
+  rest_loop *l = calloc(1, sizeof *l);
+  if (!l) {
+    ee_status_set(st, EE_RESOURCE_EXHAUSTED, "rest: out of memory");
+    return NULL;
+  }
+  l->t = t;
+  l->timer_at = -1;
+  pthread_mutex_init(&l->mu, NULL);
+  l->epfd = epoll_create1(EPOLL_CLOEXEC);
+  l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = l->wake_fd};
+  if (l->epfd < 0 || l->wake_fd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev) != 0) {
+    int err = errno;
+    loop_free(l);
+    ee_status_set(st, EE_INTERNAL, "rest: epoll/eventfd: %s", strerror(err));
+    return NULL;
+  }
+  l->multi = curl_multi_init();
+  if (!l->multi) {
+    loop_free(l);
+    ee_status_set(st, EE_INTERNAL, "rest: curl_multi_init failed");
+    return NULL;
+  }
+  curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+  curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+  curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+  curl_multi_setopt(l->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HOST_CONNECTIONS_MAX);
+  curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)HOST_CONNECTIONS_MAX);
+  return l;
+}
+
+/* ---- drivers: loops that blocking callers run (transport.h) ---- */
+
+static eei_driver *as_driver(rest_loop *l) {
+  return (eei_driver *)(void *)l;
+}
+
+static rest_loop *as_loop(eei_driver *d) {
+  return (rest_loop *)(void *)d;
+}
+
+static eei_driver *rest_driver_get(eei_transport *t) {
+  pthread_mutex_lock(&t->mu);
+  rest_loop *l = t->stopping ? NULL : t->idle_drivers;
+  if (l) {
+    t->idle_drivers = l->next_idle;
+    t->n_idle_drivers--;
+  }
+  bool make = !l && !t->stopping;
+  if (make || l) t->drivers_out++;
+  pthread_mutex_unlock(&t->mu);
+  if (make) {
+    ee_status ignored;
+    l = loop_new(t, &ignored);
+    if (!l) {
+      pthread_mutex_lock(&t->mu);
+      if (--t->drivers_out == 0) pthread_cond_broadcast(&t->drivers_back);
+      pthread_mutex_unlock(&t->mu);
+      return NULL;
+    }
+  }
+  return l ? as_driver(l) : NULL;
+}
+
+static void rest_bind_driver(eei_prepared *p, eei_driver *d) {
+  p->loop = d ? as_loop(d) : NULL;
+}
+
+static void rest_driver_run(eei_driver *d, const _Atomic uint32_t *until) {
+  loop_run(as_loop(d), until);
+}
+
+/* Its last run may have left sleeping set: nobody waits in it until it is taken again,
+ * and its taker runs it before it could block. */
+static void loop_quiet(rest_loop *l) {
+  pthread_mutex_lock(&l->mu);
+  l->sleeping = false;
+  pthread_mutex_unlock(&l->mu);
+}
+
+static void rest_driver_wake(eei_driver *d) {
+  wake(as_loop(d));
+}
+
+/* Back to the idle list with its kept-alive connections (or freed past the cap). */
+static void rest_driver_put(eei_driver *d) {
+  rest_loop *l = as_loop(d);
+  eei_transport *t = l->t;
+  loop_quiet(l);
+  pthread_mutex_lock(&t->mu);
+  bool keep = !t->stopping && t->n_idle_drivers < IDLE_DRIVERS_MAX;
+  if (keep) {
+    l->next_idle = t->idle_drivers;
+    t->idle_drivers = l;
+    t->n_idle_drivers++;
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (!keep) loop_free(l);
+  pthread_mutex_lock(&t->mu);
+  if (--t->drivers_out == 0) pthread_cond_broadcast(&t->drivers_back);
+  pthread_mutex_unlock(&t->mu);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -752,15 +917,13 @@ static void curl_init(void) {
 }
 
 static void transport_free(eei_transport *t) {
-  while (t->idle) {
-    rest_slot *s = t->idle;
-    t->idle = s->next_idle;
-    slot_free(s);
+  loop_free(t->main);
+  while (t->idle_drivers) {
+    rest_loop *l = t->idle_drivers;
+    t->idle_drivers = l->next_idle;
+    loop_free(l);
   }
-  if (t->multi) curl_multi_cleanup(t->multi);
-  if (t->epfd >= 0) close(t->epfd);
-  free(t->fds);
-  if (t->wake_fd >= 0) close(t->wake_fd);
+  pthread_cond_destroy(&t->drivers_back);
   pthread_mutex_destroy(&t->mu);
   free(t);
 }
@@ -774,31 +937,15 @@ static ee_code rest_create(const eei_transport_config *cfg, eei_transport **out,
   if (!cfg || !cfg->endpoint) return ee_status_set(st, EE_INVALID_ARGUMENT, "rest: no endpoint");
   eei_transport *t = calloc(1, sizeof *t);
   if (!t) return ee_status_set(st, EE_RESOURCE_EXHAUSTED, "rest: out of memory");
-  t->epfd = t->wake_fd = -1;
   t->cfg = *cfg;
   t->max_response = cfg->max_response_bytes ? cfg->max_response_bytes : DEFAULT_MAX_RESPONSE;
   pthread_mutex_init(&t->mu, NULL);
-  t->timer_at = -1;
-  t->epfd = epoll_create1(EPOLL_CLOEXEC);
-  t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = t->wake_fd};
-  if (t->epfd < 0 || t->wake_fd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &ev) != 0) {
-    int err = errno;
+  pthread_cond_init(&t->drivers_back, NULL);
+  t->main = loop_new(t, st);
+  if (!t->main) {
     transport_free(t);
-    return ee_status_set(st, EE_INTERNAL, "rest: epoll/eventfd: %s", strerror(err));
+    return st ? st->code : EE_INTERNAL;
   }
-  t->multi = curl_multi_init();
-  if (!t->multi) {
-    transport_free(t);
-    return ee_status_set(st, EE_INTERNAL, "rest: curl_multi_init failed");
-  }
-  curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
-  curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-  curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
-  curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HOST_CONNECTIONS_MAX);
-  curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)HOST_CONNECTIONS_MAX);
   /* The event thread takes no signals: they belong to the application's threads. */
   sigset_t all, old;
   sigfillset(&all);
@@ -813,12 +960,18 @@ static ee_code rest_create(const eei_transport_config *cfg, eei_transport **out,
   return EE_OK;
 }
 
+/* Drivers still taken are waited for (a blocking call on its way out gives its driver
+ * back after its result is published). */
 static void rest_destroy(eei_transport *t) {
   if (!t) return;
   pthread_mutex_lock(&t->mu);
   t->stopping = true;
+  while (t->drivers_out) pthread_cond_wait(&t->drivers_back, &t->mu);
   pthread_mutex_unlock(&t->mu);
-  wake(t);
+  pthread_mutex_lock(&t->main->mu);
+  t->main->stopping = true;
+  pthread_mutex_unlock(&t->main->mu);
+  wake(t->main);
   pthread_join(t->thread, NULL);
   transport_free(t);
 }
@@ -879,40 +1032,43 @@ static ee_code rest_start(eei_transport *t, eei_prepared *p, const eei_header *h
   if (out) *out = NULL;
   eei_attempt *a = attempt_new(p, headers, n_headers, st);
   if (!a) return st ? st->code : EE_INTERNAL;
+  rest_loop *l = p->loop ? p->loop : t->main;
   a->t = t;
+  a->l = l;
   a->p = p;
   a->deadline_ms = deadline_ms;
   a->done = done;
   a->user = user;
-  /* *out is set before the event thread can see the attempt: done may run (and the
+  /* *out is set before the loop's runner can see the attempt: done may run (and the
    * attempt be gone) before this function returns. */
   if (out) *out = a;
-  pthread_mutex_lock(&t->mu);
-  if (t->stopping) {
-    pthread_mutex_unlock(&t->mu);
+  pthread_mutex_lock(&l->mu);
+  if (l->stopping) {
+    pthread_mutex_unlock(&l->mu);
     if (out) *out = NULL;
     free(a);
     return ee_status_set(st, EE_CANCELLED, "rest: the transport is shutting down");
   }
-  if (t->q_tail)
-    t->q_tail->qnext = a;
+  if (l->q_tail)
+    l->q_tail->qnext = a;
   else
-    t->q_head = a;
-  t->q_tail = a;
-  bool need = wake_needed(t);
-  pthread_mutex_unlock(&t->mu);
-  if (need) wake(t);
+    l->q_head = a;
+  l->q_tail = a;
+  bool need = wake_needed(l);
+  pthread_mutex_unlock(&l->mu);
+  if (need) wake(l);
   return EE_OK;
 }
 
 static void rest_cancel(eei_transport *t, eei_attempt *a) {
   if (!t || !a) return;
-  pthread_mutex_lock(&t->mu);
+  rest_loop *l = a->l;
+  pthread_mutex_lock(&l->mu);
   a->cancel_requested = true;
-  t->cancel_pending = true;
-  bool need = wake_needed(t);
-  pthread_mutex_unlock(&t->mu);
-  if (need) wake(t);
+  l->cancel_pending = true;
+  bool need = wake_needed(l);
+  pthread_mutex_unlock(&l->mu);
+  if (need) wake(l);
 }
 
 void eei_rest_get_stats(const eei_transport *t, eei_rest_stats *out) {
@@ -933,4 +1089,9 @@ const eei_transport_ops eei_rest_transport = {
     .start = rest_start,
     .cancel = rest_cancel,
     .prepared_free = rest_prepared_free,
+    .driver_get = rest_driver_get,
+    .bind_driver = rest_bind_driver,
+    .driver_run = rest_driver_run,
+    .driver_wake = rest_driver_wake,
+    .driver_put = rest_driver_put,
 };

@@ -64,6 +64,7 @@ void eei_grpc_event(void *tag, int success);
 typedef struct eei_transport eei_transport; /* one per client, transport-specific */
 typedef struct eei_prepared eei_prepared;   /* one per call, transport-specific */
 typedef struct eei_attempt eei_attempt;     /* one per attempt, transport-specific */
+typedef struct eei_driver eei_driver;       /* an event loop a blocking caller drives */
 
 /* How one attempt ended. status.code is EE_OK with response set (a new message of the
  * route's response type, malloc-allocated, now owned by the receiver), or an error with
@@ -144,6 +145,23 @@ typedef struct eei_transport_ops {
    * timer thread) still calls back where the contract says. May be NULL (the caller then
    * runs fn itself); a non-OK return also means fn will not run. */
   ee_code (*post)(eei_transport *t, void (*fn)(void *arg), void *arg);
+
+  /* Drivers (optional; NULL in a transport without them): an event loop of the transport
+   * that a blocking caller's thread runs itself while it waits, so a blocking call costs
+   * no hand-off to the event thread and back (two context switches, the larger part of a
+   * call's CPU on a small machine). The call machine is the same: attempts of a prepared
+   * call bound to a driver are started, cancelled and ended on it, retries included.
+   *   driver_get   (any thread) takes an idle driver, or makes one; NULL when none can
+   *                be had (the caller then waits on the event thread as usual).
+   *   bind_driver  attaches a prepared call to d before its first attempt starts.
+   *   driver_run   (the taker's thread only) runs d until *until becomes non-zero.
+   *   driver_wake  (any thread) makes a driver_run look at *until again.
+   *   driver_put   gives d back once no attempt runs on it. */
+  eei_driver *(*driver_get)(eei_transport *t);
+  void (*bind_driver)(eei_prepared *p, eei_driver *d);
+  void (*driver_run)(eei_driver *d, const _Atomic uint32_t *until);
+  void (*driver_wake)(eei_driver *d);
+  void (*driver_put)(eei_driver *d);
 } eei_transport_ops;
 
 extern const eei_transport_ops eei_rest_transport;

@@ -406,8 +406,16 @@ static void fake_prepared_free(eei_prepared *p) {
   free(p);
 }
 
+/* No post (the timer thread ends calls itself) and no drivers (blocking callers wait). */
 const eei_transport_ops fake_transport_ops = {
-    "fake",        fake_create, fake_destroy,       fake_prepare, fake_prepare_bytes,
-    fake_describe, fake_target, fake_start_attempt, fake_cancel,  fake_prepared_free,
-    NULL, /* post: the timer thread ends calls itself */
+    .name = "fake",
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .prepare = fake_prepare,
+    .prepare_bytes = fake_prepare_bytes,
+    .describe = fake_describe,
+    .target = fake_target,
+    .start = fake_start_attempt,
+    .cancel = fake_cancel,
+    .prepared_free = fake_prepared_free,
 };

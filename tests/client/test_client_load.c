@@ -5,12 +5,18 @@
  *   test_client_load unavailable rest|grpc --fail-rate 1.0: calls end UNAVAILABLE after the
  *                                         configured attempts, each attempt logged
  *   test_client_load threads rest|grpc    16 threads share one client for 10,000 calls:
- *                                         no errors, RSS flat after warm-up */
+ *                                         no errors, RSS flat after warm-up
+ *   test_client_load offthread rest|grpc  a blocking call whose retry cannot start (the
+ *                                         token hook fails on the second attempt) ends on
+ *                                         the timer thread: the caller gets that error, 200
+ *                                         times from 8 threads, and never hangs (a REST
+ *                                         caller runs its own loop while it waits) */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -222,15 +228,90 @@ static int test_threads(ee_transport_kind t) {
   return check_failures != 0;
 }
 
+/* Hands out a token on the caller's threads and fails elsewhere. A call's first attempt
+ * starts on its caller's thread; the emulator's --fail-rate 1.0 makes it UNAVAILABLE,
+ * and the retry, started on the client's timer thread, gets no token. */
+typedef struct flaky_tokens {
+  pthread_mutex_t mu;
+  int calls; /* token requests so far */
+} flaky_tokens;
+
+static _Thread_local bool on_caller_thread;
+
+static ee_code flaky_token(void *user, bool force_refresh, ee_buf *token, ee_status *st) {
+  flaky_tokens *f = user;
+  (void)force_refresh;
+  pthread_mutex_lock(&f->mu);
+  f->calls++;
+  pthread_mutex_unlock(&f->mu);
+  if (on_caller_thread) return ee_buf_append_str(token, "t0k3n", st);
+  return ee_status_set(st, EE_PERMISSION_DENIED, "flaky token source: no token for a retry");
+}
+
+static ee_code one_get_reset(work *w, int i, ee_status *st) {
+  (void)i;
+  Google__Longrunning__GetOperationRequest req = GOOGLE__LONGRUNNING__GET_OPERATION_REQUEST__INIT;
+  Google__Longrunning__Operation *op = NULL;
+  req.name = "projects/p/operations/x";
+  on_caller_thread = true;
+  ee_code rc = ee_client_get_operation(w->client, &req, NULL, &op, st);
+  ee_message_free(op ? &op->base : NULL);
+  if (rc == EE_PERMISSION_DENIED && strstr(st->message, "no token for a retry")) return EE_OK;
+  if (rc == EE_OK) return ee_status_set(st, EE_INTERNAL, "succeeded against --fail-rate 1.0");
+  return rc;
+}
+
+static int test_offthread(ee_transport_kind t) {
+  emu_proc e;
+  const char *args[] = {"--fail-rate", "1.0", NULL};
+  if (emu_start(&e, emu_path(), args) != 0) return 1;
+  flaky_tokens f = {.calls = 0};
+  pthread_mutex_init(&f.mu, NULL);
+  ee_client_options o;
+  ee_client *c = NULL;
+  ee_status st;
+  ee_client_options_init(&o);
+  o.transport = t;
+  o.endpoint = t == EE_TRANSPORT_REST ? e.rest_url : e.grpc_url;
+  o.retry.max_attempts = 3;
+  o.retry.initial_backoff_ms = 2;
+  o.retry.max_backoff_ms = 5;
+  o.token_fn = flaky_token;
+  o.token_user = &f;
+  CHECK(ee_client_new(&o, &c, &st) == EE_OK, "ee_client_new: %s", st.message);
+  if (c) {
+    work w = {.client = c, .total = 200, .one = one_get_reset};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    run_pool(&w, 8);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* A caller not woken when its call ends elsewhere would sit out its loop's 1 s poll
+     * each time: 25 rounds of 8 calls, 25 s at least. */
+    CHECK(s < 10.0, "200 calls took %.1f s: callers were not woken", s);
+    printf("%s: %d calls ended with the retry's token error, %d otherwise (%s); %d token "
+           "requests\n",
+           ee_transport_name(t), atomic_load(&w.ok), atomic_load(&w.failed), w.first_error,
+           f.calls);
+    CHECK(atomic_load(&w.ok) == 200, "%d of 200 (first other: %s)", atomic_load(&w.ok),
+          w.first_error);
+    CHECK(f.calls == 400, "token requests: %d, want 2 per call", f.calls);
+    ee_client_free(c);
+  }
+  emu_stop(&e);
+  return check_failures != 0;
+}
+
 int main(int argc, char **argv) {
   ee_transport_kind t;
   if (argc != 3 || ee_transport_from_name(argv[2], &t) != 0) {
-    fprintf(stderr, "usage: test_client_load retries|unavailable|threads rest|grpc\n");
+    fprintf(stderr, "usage: test_client_load retries|unavailable|threads|offthread rest|grpc\n");
     return 2;
   }
   if (strcmp(argv[1], "retries") == 0) return test_retries(t);
   if (strcmp(argv[1], "unavailable") == 0) return test_unavailable(t);
   if (strcmp(argv[1], "threads") == 0) return test_threads(t);
+  if (strcmp(argv[1], "offthread") == 0) return test_offthread(t);
   fprintf(stderr, "unknown test %s\n", argv[1]);
   return 2;
 }

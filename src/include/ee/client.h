@@ -8,7 +8,10 @@
  * interface (REST) or a grpc completion queue (gRPC: the client's own, polled by its
  * completion threads, or a queue the caller polls), plus one timer thread for retry
  * backoff. A blocking call starts the same machine and waits for it, so blocking and
- * asynchronous calls (the _async functions) are one code path.
+ * asynchronous calls (the _async functions) are one code path. Over REST the blocking
+ * caller's thread runs the curl loop of its call itself while it waits (a loop of the
+ * client's, kept with its connection for the next blocking call): no hand-off between
+ * threads, and log_fn runs on the caller's thread.
  *
  * Before anything is sent, a request is checked locally (path patterns of the route,
  * requestId charset and length, priority range, exactly one export destination); a
@@ -93,8 +96,9 @@ typedef struct ee_call_log {
   int64_t retry_delay_ms; /* >= 0 when a retry follows after this delay, else -1 */
 } ee_call_log;
 
-/* Receives one ee_call_log per attempt, on a client thread; must be thread-safe. The
- * entry and its strings are valid only during the callback. */
+/* Receives one ee_call_log per attempt, on a client thread (or, for a blocking REST call,
+ * on its caller's thread); must be thread-safe. The entry and its strings are valid only
+ * during the callback. */
 typedef void (*ee_log_fn)(void *user, const ee_call_log *entry);
 
 typedef struct ee_client_options {

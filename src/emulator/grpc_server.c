@@ -73,8 +73,8 @@ struct emu_grpc {
   pthread_cond_t work;
   srv_call *q_head, *q_tail; /* calls waiting for a handler thread */
   bool handlers_stop;
-  atomic_bool stopping;   /* no new calls are requested */
-  atomic_int live;        /* srv_calls not yet freed */
+  atomic_bool stopping; /* no new calls are requested */
+  atomic_int live;      /* srv_calls not yet freed */
   bool started;
 };
 
@@ -235,8 +235,7 @@ static void handle_and_reply(srv_call *c) {
 /* Whether handling may sleep: a Wait blocks until the operation changes, and
  * --latency-ms delays every call. */
 static bool may_block(const srv_call *c) {
-  return c->g->svc->cfg->latency_ms > 0 ||
-         method_of(&c->details) == (int)EMU_M_WAIT_OPERATION;
+  return c->g->svc->cfg->latency_ms > 0 || method_of(&c->details) == (int)EMU_M_WAIT_OPERATION;
 }
 
 static void hand_to_handlers(srv_call *c) {

@@ -99,8 +99,8 @@ struct eei_attempt {
 struct rest_loop {
   eei_transport *t;
   CURLM *multi;
-  int epfd;         /* runner: curl's sockets and wake_fd */
-  int wake_fd;      /* eventfd: start/cancel/destroy -> the runner */
+  int epfd;    /* runner: curl's sockets and wake_fd */
+  int wake_fd; /* eventfd: start/cancel/destroy -> the runner */
   pthread_mutex_t mu;
   bool stopping;    /* under mu: the transport is being destroyed (the event thread's loop) */
   bool sleeping;    /* under mu: the runner found nothing to do and may be blocked in
@@ -407,8 +407,7 @@ static void attempt_finish(rest_loop *l, eei_attempt *a, eei_attempt_result *res
   free(a);
 }
 
-static void attempt_fail(rest_loop *l, eei_attempt *a, ee_code code, bool sent,
-                         const char *what) {
+static void attempt_fail(rest_loop *l, eei_attempt *a, ee_code code, bool sent, const char *what) {
   eei_attempt_result res;
   result_init(&res);
   res.sent = sent;

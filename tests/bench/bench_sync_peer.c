@@ -183,15 +183,23 @@ static int parse_args(int argc, char **argv, args *a) {
     char why[160];
     snprintf(why, sizeof why, "%s: bad or missing value", f);
     if (!v) return usage(why);
-    if (strcmp(f, "--peer") == 0) a->peer = v;
-    else if (strcmp(f, "--endpoint") == 0) a->endpoint = v;
-    else if (strcmp(f, "--target") == 0) a->target = v;
-    else if (strcmp(f, "--request") == 0) a->request_dir = v;
-    else if (strcmp(f, "--project") == 0) a->project = v;
-    else if (strcmp(f, "--calls") == 0) { if (!parse_count(v, 1, 100000000, &a->calls)) return usage(why); }
-    else if (strcmp(f, "--concurrency") == 0) { if (!parse_count(v, 1, MAX_THREADS, &a->concurrency)) return usage(why); }
-    else if (strcmp(f, "--warmup") == 0) { if (!parse_count(v, 0, 100000000, &a->warmup)) return usage(why); }
-    else {
+    if (strcmp(f, "--peer") == 0)
+      a->peer = v;
+    else if (strcmp(f, "--endpoint") == 0)
+      a->endpoint = v;
+    else if (strcmp(f, "--target") == 0)
+      a->target = v;
+    else if (strcmp(f, "--request") == 0)
+      a->request_dir = v;
+    else if (strcmp(f, "--project") == 0)
+      a->project = v;
+    else if (strcmp(f, "--calls") == 0) {
+      if (!parse_count(v, 1, 100000000, &a->calls)) return usage(why);
+    } else if (strcmp(f, "--concurrency") == 0) {
+      if (!parse_count(v, 1, MAX_THREADS, &a->concurrency)) return usage(why);
+    } else if (strcmp(f, "--warmup") == 0) {
+      if (!parse_count(v, 0, 100000000, &a->warmup)) return usage(why);
+    } else {
       snprintf(why, sizeof why, "unknown flag %s", f);
       return usage(why);
     }
@@ -295,11 +303,12 @@ int main(int argc, char **argv) {
   qsort(r.latency_ms, (size_t)a.calls, sizeof *r.latency_ms, cmp_double);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("%s calls=%ld concurrency=%ld seconds=%.3f calls_per_s=%.1f cpu_us_per_call=%.2f "
-         "p50_ms=%.3f p99_ms=%.3f peak_rss_kib=%ld errors=%ld\n",
-         a.peer, a.calls, a.concurrency, seconds, (double)a.calls / seconds,
-         cpu * 1e6 / (double)a.calls, percentile(r.latency_ms, a.calls, 50),
-         percentile(r.latency_ms, a.calls, 99), ru.ru_maxrss, atomic_load(&r.errors));
+  printf(
+      "%s calls=%ld concurrency=%ld seconds=%.3f calls_per_s=%.1f cpu_us_per_call=%.2f "
+      "p50_ms=%.3f p99_ms=%.3f peak_rss_kib=%ld errors=%ld\n",
+      a.peer, a.calls, a.concurrency, seconds, (double)a.calls / seconds,
+      cpu * 1e6 / (double)a.calls, percentile(r.latency_ms, a.calls, 50),
+      percentile(r.latency_ms, a.calls, 99), ru.ru_maxrss, atomic_load(&r.errors));
   free(r.latency_ms);
   if (r.channel) grpc_channel_destroy(r.channel);
   grpc_slice_unref(r.message);

@@ -289,10 +289,10 @@ static int test_offthread(ee_transport_kind t) {
     /* A caller not woken when its call ends elsewhere would sit out its loop's 1 s poll
      * each time: 25 rounds of 8 calls, 25 s at least. */
     CHECK(s < 10.0, "200 calls took %.1f s: callers were not woken", s);
-    printf("%s: %d calls ended with the retry's token error, %d otherwise (%s); %d token "
-           "requests\n",
-           ee_transport_name(t), atomic_load(&w.ok), atomic_load(&w.failed), w.first_error,
-           f.calls);
+    printf(
+        "%s: %d calls ended with the retry's token error, %d otherwise (%s); %d token "
+        "requests\n",
+        ee_transport_name(t), atomic_load(&w.ok), atomic_load(&w.failed), w.first_error, f.calls);
     CHECK(atomic_load(&w.ok) == 200, "%d of 200 (first other: %s)", atomic_load(&w.ok),
           w.first_error);
     CHECK(f.calls == 400, "token requests: %d, want 2 per call", f.calls);

@@ -464,9 +464,10 @@ static void release(eei_transport *t, eei_attempt *a) {
   else
     t->live = a->next;
   if (a->next) a->next->prev = a->prev;
-  bool idle = !t->live && !t->n_posted && t->closing;
+  /* Under the lock: once it is released, destroy may see the transport idle and destroy
+   * the condition variable (and the transport) before a broadcast made after it. */
+  if (!t->live && !t->n_posted && t->closing) pthread_cond_broadcast(&t->idle);
   pthread_mutex_unlock(&t->mu);
-  if (idle) pthread_cond_broadcast(&t->idle);
   attempt_free(a);
 }
 
@@ -778,9 +779,9 @@ static void run_posted(posted *p) {
   free(p);
   pthread_mutex_lock(&t->mu);
   t->n_posted--;
-  bool idle = !t->live && !t->n_posted && t->closing;
+  /* Under the lock, as in release. */
+  if (!t->live && !t->n_posted && t->closing) pthread_cond_broadcast(&t->idle);
   pthread_mutex_unlock(&t->mu);
-  if (idle) pthread_cond_broadcast(&t->idle);
 }
 
 static ee_code grpc_post(eei_transport *t, void (*fn)(void *arg), void *arg) {

@@ -37,6 +37,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "bench_common.h"
 #include "ee/buf.h"
 #include "ee/client.h"
 #include "ee/json.h"
@@ -119,15 +120,6 @@ static int usage(const char *why) {
   return 2;
 }
 
-static bool parse_count(const char *v, long min, long max, long *out) {
-  char *end = NULL;
-  errno = 0;
-  long n = v ? strtol(v, &end, 10) : 0;
-  if (!v || errno || end == v || *end || n < min || n > max) return false;
-  *out = n;
-  return true;
-}
-
 /* Returns 0, or the exit status (2) after printing what is wrong. */
 static int parse_args(int argc, char **argv, args *a) {
   *a = (args){.project = "projects/bench", .calls = 20000, .concurrency = 16, .warmup = 500};
@@ -152,11 +144,11 @@ static int parse_args(int argc, char **argv, args *a) {
     } else if (strcmp(f, "--write-request") == 0)
       a->write_dir = v;
     else if (strcmp(f, "--calls") == 0) {
-      if (!parse_count(v, 1, 100000000, &a->calls)) return usage(why);
+      if (!bench_parse_count(v, 1, 100000000, &a->calls)) return usage(why);
     } else if (strcmp(f, "--concurrency") == 0) {
-      if (!parse_count(v, 1, MAX_THREADS, &a->concurrency)) return usage(why);
+      if (!bench_parse_count(v, 1, MAX_THREADS, &a->concurrency)) return usage(why);
     } else if (strcmp(f, "--warmup") == 0) {
-      if (!parse_count(v, 0, 100000000, &a->warmup)) return usage(why);
+      if (!bench_parse_count(v, 0, 100000000, &a->warmup)) return usage(why);
     } else {
       snprintf(why, sizeof why, "unknown flag %s", f);
       return usage(why);
@@ -225,12 +217,6 @@ typedef struct run {
   pthread_cond_t all_done;
 } run;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void note_error(run *r, const ee_status *st) {
   atomic_fetch_add(&r->errors, 1);
   pthread_mutex_lock(&r->mu);
@@ -244,9 +230,9 @@ static void *worker(void *arg) {
   ee_status st;
   for (long i; (i = atomic_fetch_add(&r->next, 1)) < r->total;) {
     Google__Longrunning__Operation *op = NULL;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     ee_code rc = ee_client_export_image(r->client, r->req, NULL, &op, &st);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     if (r->latency_ms) r->latency_ms[i] = (t1 - t0) * 1e3;
     if (rc != EE_OK || !op || !op->name[0]) note_error(r, &st);
     ee_message_free(op);
@@ -275,7 +261,7 @@ static void count_finished(run *r) {
 static void on_async_done(void *user, Google__Longrunning__Operation *op, const ee_status *st) {
   slot *s = user;
   run *r = s->r;
-  if (r->latency_ms) r->latency_ms[s->i] = (now_s() - s->t0) * 1e3;
+  if (r->latency_ms) r->latency_ms[s->i] = (bench_now_s() - s->t0) * 1e3;
   if (st->code != EE_OK || !op || !op->name[0]) note_error(r, st);
   ee_message_free(op);
   count_finished(r);
@@ -287,7 +273,7 @@ static void start_next(slot *s) {
   ee_status st;
   s->i = atomic_fetch_add(&r->next, 1);
   if (s->i >= r->total) return;
-  s->t0 = now_s();
+  s->t0 = bench_now_s();
   if (ee_client_export_image_async(r->client, r->req, NULL, on_async_done, s, NULL, &st) != EE_OK) {
     note_error(r, &st);
     count_finished(r);
@@ -325,24 +311,6 @@ static bool run_calls(run *r, long threads) {
   return ok;
 }
 
-static double cpu_s(const struct rusage *u) {
-  return (double)u->ru_utime.tv_sec + (double)u->ru_utime.tv_usec * 1e-6 +
-         (double)u->ru_stime.tv_sec + (double)u->ru_stime.tv_usec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* The nearest-rank percentile p (0..100) of n sorted values. */
-static double percentile(const double *v, long n, double p) {
-  long k = (long)(p / 100.0 * (double)n + 0.999999999);
-  if (k < 1) k = 1;
-  if (k > n) k = n;
-  return v[k - 1];
-}
-
 static ee_client *make_client(const args *a) {
   ee_client_options o;
   ee_client *c = NULL;
@@ -365,7 +333,7 @@ static ee_client *make_client(const args *a) {
 static void print_result(const args *a, run *r, double seconds, double cpu) {
   struct rusage u;
   getrusage(RUSAGE_SELF, &u);
-  qsort(r->latency_ms, (size_t)r->total, sizeof *r->latency_ms, cmp_double);
+  qsort(r->latency_ms, (size_t)r->total, sizeof *r->latency_ms, bench_cmp_double);
   char label[64];
   snprintf(label, sizeof label, "%s", a->label ? a->label : "");
   if (!label[0]) snprintf(label, sizeof label, "ours-%s%s", a->transport, a->async ? "-async" : "");
@@ -374,8 +342,8 @@ static void print_result(const args *a, run *r, double seconds, double cpu) {
       "%s calls=%ld concurrency=%ld seconds=%.3f calls_per_s=%.1f cpu_us_per_call=%.2f "
       "p50_ms=%.3f p99_ms=%.3f peak_rss_kib=%ld errors=%ld",
       label, r->total, a->concurrency, seconds, (double)r->total / seconds,
-      cpu * 1e6 / (double)r->total, percentile(r->latency_ms, r->total, 50),
-      percentile(r->latency_ms, r->total, 99), u.ru_maxrss, errors);
+      cpu * 1e6 / (double)r->total, bench_percentile(r->latency_ms, r->total, 50),
+      bench_percentile(r->latency_ms, r->total, 99), u.ru_maxrss, errors);
   if (errors) {
     /* The message goes last and quoted, without quotes inside, so the line still parses. */
     for (char *p = r->first_error; *p; p++)
@@ -408,11 +376,11 @@ static int bench(const args *a) {
   atomic_store(&r.next, 0);
   struct rusage u0, u1;
   getrusage(RUSAGE_SELF, &u0);
-  double t0 = now_s();
+  double t0 = bench_now_s();
   if (!run_calls(&r, a->concurrency)) goto done;
-  double t1 = now_s();
+  double t1 = bench_now_s();
   getrusage(RUSAGE_SELF, &u1);
-  print_result(a, &r, t1 - t0, cpu_s(&u1) - cpu_s(&u0));
+  print_result(a, &r, t1 - t0, bench_cpu_s(&u1) - bench_cpu_s(&u0));
   rc = atomic_load(&r.errors) ? 1 : 0;
 done:
   free(r.latency_ms);

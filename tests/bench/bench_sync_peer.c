@@ -36,6 +36,8 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "bench_common.h"
+
 #define MAX_THREADS 256
 #define MAX_REQUEST 65536
 
@@ -57,9 +59,7 @@ typedef struct run {
 } run;
 
 static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+  return bench_now_s() * 1e3;
 }
 
 /* ---- curl-easy ---- */
@@ -167,15 +167,6 @@ static int usage(const char *why) {
   return 2;
 }
 
-static bool parse_count(const char *v, long min, long max, long *out) {
-  char *end = NULL;
-  errno = 0;
-  long n = strtol(v, &end, 10);
-  if (errno || end == v || *end || n < min || n > max) return false;
-  *out = n;
-  return true;
-}
-
 static int parse_args(int argc, char **argv, args *a) {
   *a = (args){.project = "projects/bench", .calls = 20000, .concurrency = 16, .warmup = 500};
   for (int i = 1; i < argc; i += 2) {
@@ -194,11 +185,11 @@ static int parse_args(int argc, char **argv, args *a) {
     else if (strcmp(f, "--project") == 0)
       a->project = v;
     else if (strcmp(f, "--calls") == 0) {
-      if (!parse_count(v, 1, 100000000, &a->calls)) return usage(why);
+      if (!bench_parse_count(v, 1, 100000000, &a->calls)) return usage(why);
     } else if (strcmp(f, "--concurrency") == 0) {
-      if (!parse_count(v, 1, MAX_THREADS, &a->concurrency)) return usage(why);
+      if (!bench_parse_count(v, 1, MAX_THREADS, &a->concurrency)) return usage(why);
     } else if (strcmp(f, "--warmup") == 0) {
-      if (!parse_count(v, 0, 100000000, &a->warmup)) return usage(why);
+      if (!bench_parse_count(v, 0, 100000000, &a->warmup)) return usage(why);
     } else {
       snprintf(why, sizeof why, "unknown flag %s", f);
       return usage(why);
@@ -265,25 +256,6 @@ static void run_threads(run *r, long calls) {
   for (long i = 0; i < n; i++) pthread_join(t[i], NULL);
 }
 
-static int cmp_double(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return a < b ? -1 : a > b;
-}
-
-static double percentile(const double *v, long n, double p) {
-  long rank = (long)(p / 100.0 * (double)n + 0.999999);
-  if (rank < 1) rank = 1;
-  if (rank > n) rank = n;
-  return v[rank - 1];
-}
-
-static double cpu_seconds(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 int main(int argc, char **argv) {
   args a;
   int rc = parse_args(argc, argv, &a);
@@ -297,18 +269,22 @@ int main(int argc, char **argv) {
   atomic_store(&r.errors, 0);
   r.latency_ms = calloc((size_t)a.calls, sizeof *r.latency_ms);
   if (!r.latency_ms) return 1;
-  double c0 = cpu_seconds(), t0 = now_ms();
+  struct rusage u0, u1;
+  getrusage(RUSAGE_SELF, &u0);
+  double t0 = now_ms();
   run_threads(&r, a.calls);
-  double seconds = (now_ms() - t0) / 1e3, cpu = cpu_seconds() - c0;
-  qsort(r.latency_ms, (size_t)a.calls, sizeof *r.latency_ms, cmp_double);
+  double seconds = (now_ms() - t0) / 1e3;
+  getrusage(RUSAGE_SELF, &u1);
+  double cpu = bench_cpu_s(&u1) - bench_cpu_s(&u0);
+  qsort(r.latency_ms, (size_t)a.calls, sizeof *r.latency_ms, bench_cmp_double);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   printf(
       "%s calls=%ld concurrency=%ld seconds=%.3f calls_per_s=%.1f cpu_us_per_call=%.2f "
       "p50_ms=%.3f p99_ms=%.3f peak_rss_kib=%ld errors=%ld\n",
       a.peer, a.calls, a.concurrency, seconds, (double)a.calls / seconds,
-      cpu * 1e6 / (double)a.calls, percentile(r.latency_ms, a.calls, 50),
-      percentile(r.latency_ms, a.calls, 99), ru.ru_maxrss, atomic_load(&r.errors));
+      cpu * 1e6 / (double)a.calls, bench_percentile(r.latency_ms, a.calls, 50),
+      bench_percentile(r.latency_ms, a.calls, 99), ru.ru_maxrss, atomic_load(&r.errors));
   free(r.latency_ms);
   if (r.channel) grpc_channel_destroy(r.channel);
   grpc_slice_unref(r.message);

@@ -44,8 +44,11 @@
 #include "ee/wire.h"
 #include "transport.h"
 
-#define IDLE_HANDLES_MAX 64     /* easy handles kept for reuse, per loop */
-#define IDLE_DRIVERS_MAX 64     /* drivers kept (with their connections) for reuse */
+#define IDLE_HANDLES_MAX 64 /* easy handles kept for reuse, per loop */
+#define DRIVERS_MAX                                                                         \
+  64                            /* drivers at once, taken or idle: each holds a connection, \
+                                   an epoll set, an eventfd and curl's wake-up pair;        \
+                                   callers beyond wait on the event thread instead */
 #define HOST_CONNECTIONS_MAX 64 /* HTTP/1.1: further transfers wait in curl's queue */
 #define WAIT_MAX_MS 1000        /* epoll_wait returns at least this often */
 #define EVENTS_MAX 64           /* epoll events taken per wait */
@@ -849,7 +852,7 @@ static eei_driver *rest_driver_get(eei_transport *t) {
     t->idle_drivers = l->next_idle;
     t->n_idle_drivers--;
   }
-  bool make = !l && !t->stopping;
+  bool make = !l && !t->stopping && t->drivers_out + t->n_idle_drivers < DRIVERS_MAX;
   if (make || l) t->drivers_out++;
   pthread_mutex_unlock(&t->mu);
   if (make) {
@@ -885,13 +888,13 @@ static void rest_driver_wake(eei_driver *d) {
   wake(as_loop(d));
 }
 
-/* Back to the idle list with its kept-alive connections (or freed past the cap). */
+/* Back to the idle list with its kept-alive connection (freed once the transport stops). */
 static void rest_driver_put(eei_driver *d) {
   rest_loop *l = as_loop(d);
   eei_transport *t = l->t;
   loop_quiet(l);
   pthread_mutex_lock(&t->mu);
-  bool keep = !t->stopping && t->n_idle_drivers < IDLE_DRIVERS_MAX;
+  bool keep = !t->stopping;
   if (keep) {
     l->next_idle = t->idle_drivers;
     t->idle_drivers = l;

@@ -13,11 +13,11 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/tests/support/make_test_ca.sh)
 endif()
 
 # Faults and load: retries without duplicates, UNAVAILABLE after the configured attempts,
-# 16 threads sharing one client, calls that end off the caller's loop.
+# 16 and 96 threads sharing one client, calls that end off the caller's loop.
 add_executable(test_client_load test_client_load.c)
 target_link_libraries(test_client_load PRIVATE ee_test_support eeclient_static ee_warnings)
 foreach(t rest grpc)
-  foreach(mode retries unavailable threads offthread)
+  foreach(mode retries unavailable threads offthread manythreads)
     add_test(NAME client.${mode}_${t} COMMAND test_client_load ${mode} ${t})
     set_tests_properties(client.${mode}_${t} PROPERTIES LABELS client
       ENVIRONMENT "EE_EMULATOR=$<TARGET_FILE:ee-emulator>" TIMEOUT 300)

@@ -6,6 +6,10 @@
  *                                         configured attempts, each attempt logged
  *   test_client_load threads rest|grpc    16 threads share one client for 10,000 calls:
  *                                         no errors, RSS flat after warm-up
+ *   test_client_load manythreads rest|grpc 96 threads (more than the 64 loops a REST client
+ *                                         lends to blocking callers; the rest wait on the
+ *                                         event thread) make 960 exports: all OK, 960
+ *                                         distinct operations
  *   test_client_load offthread rest|grpc  a blocking call whose retry cannot start (the
  *                                         token hook fails on the second attempt) ends on
  *                                         the timer thread: the caller gets that error, 200
@@ -15,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,7 +84,7 @@ static void *worker(void *arg) {
 }
 
 static void run_pool(work *w, int threads) {
-  pthread_t t[64];
+  pthread_t t[128];
   pthread_mutex_init(&w->mu, NULL);
   for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, w);
   for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
@@ -228,6 +233,44 @@ static int test_threads(ee_transport_kind t) {
   return check_failures != 0;
 }
 
+/* Open file descriptors of this process. */
+static int open_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n - 3; /* ".", ".." and the directory's own descriptor */
+}
+
+static int test_manythreads(ee_transport_kind t) {
+  emu_proc e;
+  /* 50 ms a call, so that all 96 callers are in a call at once. */
+  const char *args[] = {"--task-seconds", "3600",         "--max-queued",
+                        "100000",         "--latency-ms", "50",
+                        "--grpc-threads", "96",           NULL};
+  if (emu_start(&e, emu_path(), args) != 0) return 1;
+  int fds0 = open_fds();
+  ee_client *c = make_client(t, &e, 1, NULL, NULL);
+  work w = {.client = c, .project = "projects/many", .total = 960, .one = one_export};
+  run_pool(&w, 96);
+  int fds = open_fds() - fds0;
+  size_t distinct = 0, n = count_operations(c, "projects/many", &distinct);
+  printf(
+      "%s: 96 threads: %d exports OK, %d failed; %zu operations (%zu distinct); %d more "
+      "open files\n",
+      ee_transport_name(t), atomic_load(&w.ok), atomic_load(&w.failed), n, distinct, fds);
+  /* REST: at most 64 loops lent to callers, of 5 files each (epoll, eventfd, curl's
+   * wake-up socket pair, the connection), plus the event thread's loop and the connections
+   * it keeps (curl's cache holds up to 64); a loop per caller would be 96 x 5 = 480. */
+  CHECK(fds <= 65 * 5 + 64 + 8, "%d more open files with 96 threads", fds);
+  CHECK(atomic_load(&w.ok) == 960, "first error: %s", w.first_error);
+  CHECK(n == 960 && distinct == 960, "operations: %zu (%zu distinct), want 960", n, distinct);
+  ee_client_free(c);
+  emu_stop(&e);
+  return check_failures != 0;
+}
+
 /* Hands out a token on the caller's threads and fails elsewhere. A call's first attempt
  * starts on its caller's thread; the emulator's --fail-rate 1.0 makes it UNAVAILABLE,
  * and the retry, started on the client's timer thread, gets no token. */
@@ -305,13 +348,16 @@ static int test_offthread(ee_transport_kind t) {
 int main(int argc, char **argv) {
   ee_transport_kind t;
   if (argc != 3 || ee_transport_from_name(argv[2], &t) != 0) {
-    fprintf(stderr, "usage: test_client_load retries|unavailable|threads|offthread rest|grpc\n");
+    fprintf(
+        stderr,
+        "usage: test_client_load retries|unavailable|threads|offthread|manythreads rest|grpc\n");
     return 2;
   }
   if (strcmp(argv[1], "retries") == 0) return test_retries(t);
   if (strcmp(argv[1], "unavailable") == 0) return test_unavailable(t);
   if (strcmp(argv[1], "threads") == 0) return test_threads(t);
   if (strcmp(argv[1], "offthread") == 0) return test_offthread(t);
+  if (strcmp(argv[1], "manythreads") == 0) return test_manythreads(t);
   fprintf(stderr, "unknown test %s\n", argv[1]);
   return 2;
 }

@@ -398,13 +398,17 @@ def run_driver(driver, lines, workdir):
   return p.returncode, p.stderr.decode('utf-8', 'replace'), results
 
 
-TIME_OUT_OF_RANGE = re.compile(r'(?:Timestamp|Duration) out of range \(seconds -?\d+, nanos (-?\d+)\)')
+TIME_OUT_OF_RANGE = re.compile(r'(Timestamp|Duration) out of range \(seconds -?\d+, nanos (-?\d+)\)')
 
 
 def invalid_time_nanos(message):
-  """Whether our encoder refused a Timestamp or Duration whose nanos the spec forbids."""
+  """Whether our encoder refused a Timestamp or Duration whose nanos the spec forbids: a
+  Timestamp's are in [0, 999999999], a Duration's in [-999999999, 999999999]."""
   m = TIME_OUT_OF_RANGE.search(message)
-  return m is not None and not -999999999 <= int(m.group(1)) <= 999999999
+  if m is None:
+    return False
+  low = 0 if m.group(1) == 'Timestamp' else -999999999
+  return not low <= int(m.group(2)) <= 999999999
 
 
 def json_depth(x):
@@ -491,8 +495,9 @@ class Judge:
       self.stats['json_too_deep'] += 1
       return
     if ecode != 0 and invalid_time_nanos(ours):
-      # (a merge can also leave nanos outside [0, 999999999]: invalid in proto3 JSON, which
-      # C++ protobuf refuses to print; python's json_format prints it carried into seconds)
+      # (a merge can also leave nanos outside the spec's range, e.g. a negative Timestamp
+      # nanos: invalid in proto3 JSON, which C++ protobuf refuses to print; python's
+      # json_format prints it carried into seconds)
       self.stats['py_prints_invalid_nanos'] += 1
       return
     if ecode != 0:
